@@ -1,0 +1,27 @@
+"""passport-bff: a caching backend-for-frontend for Passport's customer API."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from config import load_config
+
+MAX_REQUEST_BODY_BYTES = 64 * 1024
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
+    from app import api, errors, health, observability, services
+
+    app = Flask(__name__)
+    app.config.from_mapping(load_config(environ))
+    app.config.from_mapping(overrides or {})
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY_BYTES
+    observability.init_app(app)
+    errors.init_app(app)
+    services.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,43 @@
+"""The HTTP surface for frontends: thin routes over the customer service."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, g
+
+from app.customers import CacheResult, CustomerAnswer
+from app.errors import INVALID_CUSTOMER_ID, Problem
+from app.services import services
+
+bp = Blueprint("customers", __name__)
+
+# Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
+# nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+JSON = "application/json"
+
+
+def canonical_customer_id(raw: str) -> str:
+    """Return ``raw`` as a lower-case UUID, or raise a 400 problem."""
+    if not UUID_PATTERN.fullmatch(raw):
+        raise Problem(INVALID_CUSTOMER_ID, "The customer id must be a UUID such as db7e89e7-59d8-4ab1-b675-a2ae52c3339e.")
+    return raw.lower()
+
+
+@bp.get("/v1/customers/<path:customer_id>")
+def get_customer(customer_id: str) -> Response:
+    answer = services().customers.lookup(canonical_customer_id(customer_id), g.request_id)
+    return customer_response(answer)
+
+
+def customer_response(answer: CustomerAnswer) -> Response:
+    """Send the stored bytes with the caching headers a frontend (and its browser) needs."""
+    entry = answer.entry
+    response = Response(entry.body, status=200, content_type=JSON)
+    headers = response.headers
+    headers["ETag"] = entry.etag
+    headers["Cache-Control"] = f"private, max-age={max(0, entry.fresh_left(answer.answered_at))}"
+    headers["X-Cache"] = answer.cache.value
+    if answer.cache is CacheResult.HIT:
+        headers["Age"] = str(entry.age(answer.answered_at))
+    return response

@@ -1,0 +1,175 @@
+"""The cache store: a small bytes interface with a Redis and an in-process implementation.
+
+Stores know nothing of customers; the cache policy (``app.customers``) decides what to keep and
+for how long. Both stores **fail open**: a Redis error is logged with the operation and key and
+answered as a miss, so that a sick Redis slows passport-bff down to Passport's pace instead of
+taking it down (the lesson of alphagov/notifications-utils' Redis client).
+
+Keys come from ``CacheKeys`` alone: namespaced by ``CACHE_KEY_PREFIX``, versioned with the stored
+format, and with the customer id as a Redis Cluster hash tag so that everything about one
+customer lives in one slot.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "v1"
+MEMORY_STORE_MAX_ENTRIES = 10_000
+
+# Delete a key only while it still holds the value we put there (a lock we own, a token we saw).
+COMPARE_AND_DELETE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class CacheKeys:
+    """Build every key passport-bff stores, from one namespace."""
+
+    def __init__(self, prefix: str) -> None:
+        self._base = f"{prefix}:{FORMAT_VERSION}"
+
+    def customer(self, customer_id: str) -> str:
+        return f"{self._base}:customer:{{{customer_id}}}"
+
+    def customer_lock(self, customer_id: str) -> str:
+        return f"{self._base}:customer-lock:{{{customer_id}}}"
+
+    def token(self, account: str) -> str:
+        return f"{self._base}:token:{{{account}}}"
+
+    def token_lock(self, account: str) -> str:
+        return f"{self._base}:token-lock:{{{account}}}"
+
+
+class CacheStore(Protocol):
+    """What the cache policy and the token provider need from a store."""
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value at ``key``, or None when absent, expired or unreachable."""
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        """Store ``value`` at ``key`` for ``ttl_seconds``."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        """Store ``value`` only if ``key`` is absent; True when stored (or the store is down)."""
+
+    def delete_if_equal(self, key: str, value: bytes) -> bool:
+        """Remove ``key`` only while it still holds ``value``; True when removed."""
+
+
+class RedisStore:
+    """A ``CacheStore`` on a shared Redis, handed a ready client (any topology redis-py knows)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.client.get(key)
+        except redis.RedisError as exc:
+            self._log_failure("get", key, exc)
+            return None
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        try:
+            self.client.set(key, value, px=max(1, int(ttl_seconds * 1000)))
+        except redis.RedisError as exc:
+            self._log_failure("set", key, exc)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete(key)
+        except redis.RedisError as exc:
+            self._log_failure("delete", key, exc)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        try:
+            return bool(self.client.set(key, value, px=max(1, int(ttl_seconds * 1000)), nx=True))
+        except redis.RedisError as exc:
+            # Without Redis there is nobody to coordinate with: let the caller go ahead.
+            self._log_failure("add", key, exc)
+            return True
+
+    def delete_if_equal(self, key: str, value: bytes) -> bool:
+        try:
+            return bool(self._compare_and_delete(keys=[key], args=[value]))
+        except redis.RedisError as exc:
+            self._log_failure("delete_if_equal", key, exc)
+            return False
+
+    @staticmethod
+    def _log_failure(operation: str, key: str, exc: Exception) -> None:
+        log.warning("redis %s failed for %s, treated as a miss: %s", operation, key, type(exc).__name__)
+
+
+class MemoryStore:
+    """A ``CacheStore`` inside one process: for development and tests without ``REDIS_URL``.
+
+    Bounded (least recently used entries go first) and thread-safe; not shared between workers,
+    which is why production refuses to run on it.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_entries: int = MEMORY_STORE_MAX_ENTRIES
+    ) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._live_value(key)
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        with self._lock:
+            self._put(key, value, ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        with self._lock:
+            if self._live_value(key) is not None:
+                return False
+            self._put(key, value, ttl_seconds)
+            return True
+
+    def delete_if_equal(self, key: str, value: bytes) -> bool:
+        with self._lock:
+            if self._live_value(key) != value:
+                return False
+            del self._entries[key]
+            return True
+
+    def _live_value(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        value, expires_at = entry
+        if expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    def _put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._entries[key] = (value, self._clock() + ttl_seconds)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

@@ -1,0 +1,67 @@
+"""The stored format of a cached customer: a one-line header, then the ready-to-send body.
+
+``pbff1 <fetched_at> <updated_at> <fresh_seconds> <etag>\\n<body>``
+
+The header carries what the cache policy needs (when we fetched it, when Passport last changed
+it, how long it is fresh, its ETag); the body is the frontend JSON exactly as it will be sent, so
+a hit is one split and no JSON work. The leading marker is the format version: an entry written
+by another version, or unreadable for any reason, decodes to None and is simply a miss (the
+cachecontrol way). No pickle: nothing read from Redis is ever executed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+MARKER = b"pbff1"
+HEADER_FIELDS = 5
+
+
+@dataclass(frozen=True)
+class CachedCustomer:
+    body: bytes
+    etag: str
+    fetched_at: float
+    updated_at: float
+    fresh_seconds: int
+
+    def age(self, now: float) -> int:
+        """Whole seconds since the copy was fetched from Passport (the HTTP ``Age``)."""
+        return max(0, int(now - self.fetched_at))
+
+    def fresh_left(self, now: float) -> int:
+        """Whole seconds of freshness left; zero or less means stale."""
+        return int(self.fetched_at + self.fresh_seconds - now)
+
+
+def strong_etag(body: bytes) -> str:
+    """Return a strong ETag for ``body``: equal bytes, equal tag (RFC 9110 §8.8.3)."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def encode_entry(entry: CachedCustomer) -> bytes:
+    """Serialise ``entry`` for the store."""
+    header = b"%s %.3f %.3f %d %s\n" % (
+        MARKER, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii")
+    )
+    return header + entry.body
+
+
+def decode_entry(raw: bytes | None) -> CachedCustomer | None:
+    """Return the entry stored as ``raw``, or None when absent, foreign or damaged."""
+    if not raw:
+        return None
+    header, newline, body = raw.partition(b"\n")
+    parts = header.split(b" ")
+    if not newline or len(parts) != HEADER_FIELDS or parts[0] != MARKER or not body:
+        return None
+    try:
+        return CachedCustomer(
+            body=body,
+            etag=parts[4].decode("ascii"),
+            fetched_at=float(parts[1]),
+            updated_at=float(parts[2]),
+            fresh_seconds=int(parts[3]),
+        )
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,218 @@
+"""The Passport client: every HTTP call to Passport, with a timeout on each, errors translated here.
+
+Exceptions raised by this module (and only these; no ``requests`` exception escapes it)::
+
+    PassportError
+     ├── PassportNotFound            404: no customer with that id
+     ├── PassportForbidden           403: our entity may not see this customer
+     ├── PassportUnauthorized        401: token expired, revoked or lacking scope
+     ├── PassportCredentialsRejected the token endpoint refused our client credentials
+     ├── PassportRejectedRequest     any other 4xx
+     ├── PassportRateLimited         429, with the Retry-After Passport asked for
+     ├── PassportServerError         5xx
+     ├── PassportTimeout             no (complete) answer within the configured time
+     ├── PassportUnreachable         connection refused, reset or broken mid-answer
+     └── PassportBadResponse         a 200 whose body is not JSON, too large, or malformed
+
+Passport's error bodies are undocumented and never relied upon: they are read (bounded) and
+dropped, never logged or passed on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import marshmallow as ma
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/v1/iam/oauth/tokens"
+CUSTOMER_PATH = "/v1/customers/{customer_id}"
+USER_AGENT = "passport-bff/1"
+CHUNK_BYTES = 64 * 1024
+CONNECTION_POOL_SIZE = 32
+DEFAULT_RETRY_AFTER_SECONDS = 5
+MAX_RETRY_AFTER_SECONDS = 3600
+
+
+class PassportError(Exception):
+    """Passport could not give us what we asked for."""
+
+
+class PassportNotFound(PassportError):
+    pass
+
+
+class PassportForbidden(PassportError):
+    pass
+
+
+class PassportUnauthorized(PassportError):
+    pass
+
+
+class PassportCredentialsRejected(PassportError):
+    pass
+
+
+class PassportRejectedRequest(PassportError):
+    pass
+
+
+class PassportRateLimited(PassportError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class PassportServerError(PassportError):
+    pass
+
+
+class PassportTimeout(PassportError):
+    pass
+
+
+class PassportUnreachable(PassportError):
+    pass
+
+
+class PassportBadResponse(PassportError):
+    pass
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int | None
+
+
+class TokenGrantSchema(ma.Schema):
+    """The token endpoint's answer; only what we use is required (the rest is unofficial)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    # A bearer token is visible ASCII without spaces (RFC 6750 §2.1 b64token).
+    access_token = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[!-~]{1,8192}$"))
+    expires_in = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1), strict=True)
+
+
+TOKEN_GRANT = TokenGrantSchema()
+
+
+class PassportClient:
+    """Talk to one Passport base URL with one set of client credentials."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout_seconds: float,
+        connect_timeout_seconds: float,
+        max_response_bytes: int,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = {"client_id": client_id, "client_secret": client_secret}
+        self._timeout = (connect_timeout_seconds, timeout_seconds)
+        self._deadline_seconds = connect_timeout_seconds + timeout_seconds
+        self._max_response_bytes = max_response_bytes
+        self._session = requests.Session()
+        self._session.mount(self.base_url, HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def issue_token(self, request_id: str | None = None) -> TokenGrant:
+        """Ask Passport for a new access token with our client credentials."""
+        body = dict(self._credentials, grant_type="client_credentials")
+        status, content, headers = self._send("POST", TOKEN_PATH, request_id, json=body)
+        if status in (400, 401, 403):
+            log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
+            raise PassportCredentialsRejected(f"token endpoint answered {status}")
+        self._raise_for_status(status, headers)
+        try:
+            return TokenGrant(**TOKEN_GRANT.load(_decode_json(content)))
+        except ma.ValidationError:
+            raise PassportBadResponse("token endpoint answered an unusable body") from None
+
+    def get_customer(self, customer_id: str, access_token: str, request_id: str | None) -> Any:
+        """Return Passport's decoded JSON body for one customer (not yet validated)."""
+        path = CUSTOMER_PATH.format(customer_id=quote(customer_id, safe=""))
+        auth = {"Authorization": f"Bearer {access_token}"}
+        status, content, headers = self._send("GET", path, request_id, headers=auth)
+        self._raise_for_status(status, headers)
+        return _decode_json(content)
+
+    def _send(self, method: str, path: str, request_id: str | None, **kwargs: Any) -> tuple[int, bytes, Any]:
+        """Make one call and read its body within the size and time limits."""
+        headers = kwargs.pop("headers", {})
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        started = time.monotonic()
+        try:
+            with self._session.request(
+                method, self.base_url + path, headers=headers, timeout=self._timeout, stream=True,
+                allow_redirects=False, **kwargs,
+            ) as response:
+                content = self._read_bounded(response, started)
+                return response.status_code, content, response.headers
+        except requests.Timeout:
+            raise PassportTimeout(f"{method} {path} timed out") from None
+        except requests.RequestException as exc:
+            raise PassportUnreachable(f"{method} {path} failed: {type(exc).__name__}") from None
+
+    def _read_bounded(self, response: requests.Response, started: float) -> bytes:
+        """Read the body, refusing one that is too large or that trickles past the deadline."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_response_bytes:
+            raise PassportBadResponse(f"body of {declared} bytes is over the limit")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > self._max_response_bytes:
+                raise PassportBadResponse("body is over the size limit")
+            if time.monotonic() - started > self._deadline_seconds:
+                raise PassportTimeout("body did not arrive in time")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _raise_for_status(status: int, headers: Any) -> None:
+        """Translate a non-200 status into this module's exceptions."""
+        if status == 200:
+            return
+        if status == 404:
+            raise PassportNotFound("no such customer")
+        if status == 403:
+            raise PassportForbidden("no permission for this customer")
+        if status == 401:
+            raise PassportUnauthorized("access token refused")
+        if status == 429:
+            raise PassportRateLimited(_retry_after_seconds(headers.get("Retry-After")))
+        if 400 <= status < 500:
+            raise PassportRejectedRequest(f"answered {status}")
+        if status >= 500:
+            raise PassportServerError(f"answered {status}")
+        raise PassportBadResponse(f"unexpected status {status}")
+
+
+def _decode_json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
+        raise PassportBadResponse("body is not JSON") from None
+
+
+def _retry_after_seconds(value: str | None) -> int:
+    """Read a delta-seconds Retry-After (RFC 9110 §10.2.3), bounded; a date or junk gets a default."""
+    if value and value.strip().isdigit():
+        return max(1, min(MAX_RETRY_AFTER_SECONDS, int(value.strip())))
+    return DEFAULT_RETRY_AFTER_SECONDS

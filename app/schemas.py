@@ -1,0 +1,183 @@
+"""The two shapes of a customer: Passport's (validated strictly) and the frontends' (camelCase).
+
+``PassportCustomerSchema`` loads Passport's body into the ``Customer`` domain object, rejecting
+anything malformed; ``CustomerSchema`` dumps that object into what frontends receive. The
+frontend body is rendered once, on a miss, and the bytes are cached: nothing here runs on a hit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+# Formats documented in UPSTREAM.md. Codes are kept open (uppercase words) because Passport
+# documents only some of their values ("BUSINESS", "NIT", "ACTIVE") and mentions others.
+CODE = validate.Regexp(r"^[A-Za-z_]{1,32}$")
+E164_DIGITS = validate.Regexp(r"^\+?[1-9][0-9]{1,14}$")
+IDENTIFICATION_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{1,20}$")
+MERCHANT_CATEGORY_CODE = validate.Regexp(r"^[0-9]{4}$")
+COUNTRY_CODE = validate.Regexp(r"^[A-Z]{2}$")
+SHORT_TEXT = validate.Length(min=1, max=140)
+EMAIL_MAX_LENGTH = 35
+
+
+class InvalidPassportCustomer(ValueError):
+    """Passport answered 200 with a body that is not a valid customer (or not the one asked)."""
+
+
+@dataclass(frozen=True)
+class Identification:
+    type: str
+    number: str
+
+
+@dataclass(frozen=True)
+class Address:
+    lines: list[str]
+    city: str
+    state: str
+    post_code: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer as passport-bff understands it, independent of both wire formats."""
+
+    id: str
+    type: str
+    status: str
+    name: str
+    identification: Identification
+    email: str
+    mobile_phone: str
+    merchant_category_code: str
+    address: Address
+    created_at: datetime
+    updated_at: datetime
+
+
+class PassportAddressSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    line_1 = fields.String(required=True, validate=SHORT_TEXT)
+    line_2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=140))
+    line_3 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=140))
+    city = fields.String(required=True, validate=SHORT_TEXT)
+    state = fields.String(required=True, validate=SHORT_TEXT)
+    post_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    country = fields.String(required=True, validate=COUNTRY_CODE)
+
+    @ma.post_load
+    def to_address(self, data: dict[str, Any], **_: Any) -> Address:
+        """Keep only the address lines that say something, in order."""
+        lines = [data[key] for key in ("line_1", "line_2", "line_3") if data[key] and data[key].strip()]
+        return Address(lines, data["city"], data["state"], data["post_code"], data["country"])
+
+
+class PassportCustomerSchema(ma.Schema):
+    """Passport's ``GET /v1/customers/:id`` body; unknown fields are dropped, not fatal."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=CODE)
+    status = fields.String(required=True, validate=CODE)
+    business_name = fields.String(required=True, validate=SHORT_TEXT)
+    email = fields.Email(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
+    mobile_phone_number = fields.String(required=True, validate=E164_DIGITS)
+    identification_type = fields.String(required=True, validate=CODE)
+    identification_number = fields.String(required=True, validate=IDENTIFICATION_NUMBER)
+    merchant_category_code = fields.String(required=True, validate=MERCHANT_CATEGORY_CODE)
+    address = fields.Nested(PassportAddressSchema, required=True)
+    # Passport's times are UTC; a timestamp without an offset is read as UTC.
+    created_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
+    updated_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
+
+    @ma.post_load
+    def to_customer(self, data: dict[str, Any], **_: Any) -> Customer:
+        """Reshape Passport's flat record into the domain object."""
+        return Customer(
+            id=str(data["id"]),
+            type=data["type"],
+            status=data["status"],
+            name=data["business_name"],
+            identification=Identification(data["identification_type"], data["identification_number"]),
+            email=data["email"],
+            mobile_phone="+" + data["mobile_phone_number"].removeprefix("+"),
+            merchant_category_code=data["merchant_category_code"],
+            address=data["address"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+        )
+
+
+class UtcTimestamp(fields.DateTime):
+    """ISO 8601 in UTC with a ``Z``: milliseconds, or microseconds when the record has them."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        utc = value.astimezone(timezone.utc)
+        timespec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+        return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+class IdentificationSchema(ma.Schema):
+    type = fields.String()
+    number = fields.String()
+
+
+class AddressSchema(ma.Schema):
+    lines = fields.List(fields.String())
+    city = fields.String()
+    state = fields.String()
+    post_code = fields.String(data_key="postCode")
+    country = fields.String()
+
+
+class CustomerSchema(ma.Schema):
+    """The customer as frontends receive it: camelCase, grouped, nothing they should not see."""
+
+    id = fields.String()
+    type = fields.String()
+    status = fields.String()
+    name = fields.String()
+    identification = fields.Nested(IdentificationSchema)
+    email = fields.String()
+    mobile_phone = fields.String(data_key="mobilePhone")
+    merchant_category_code = fields.String(data_key="merchantCategoryCode")
+    address = fields.Nested(AddressSchema)
+    created_at = UtcTimestamp(data_key="createdAt")
+    updated_at = UtcTimestamp(data_key="updatedAt")
+
+
+PASSPORT_CUSTOMER = PassportCustomerSchema()
+FRONTEND_CUSTOMER = CustomerSchema()
+
+
+def parse_passport_customer(payload: Any, expected_id: str) -> Customer:
+    """Validate a decoded Passport body and check it is the customer that was asked for."""
+    if not isinstance(payload, dict):
+        raise InvalidPassportCustomer("body is not a JSON object")
+    try:
+        customer: Customer = PASSPORT_CUSTOMER.load(payload)
+    except ma.ValidationError as exc:
+        # Field names only: the messages' inputs could carry customer data.
+        fields_in_error = sorted(exc.messages_dict) if isinstance(exc.messages, dict) else []
+        raise InvalidPassportCustomer(f"invalid fields: {', '.join(fields_in_error)}") from None
+    if customer.id != expected_id:
+        raise InvalidPassportCustomer("body is a different customer than the one requested")
+    return customer
+
+
+def render_customer(customer: Customer) -> bytes:
+    """Return the frontend JSON body of ``customer``, compact and ready to send and store."""
+    body = FRONTEND_CUSTOMER.dump(customer)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,148 @@
+"""Passport access tokens: fetched rarely, shared by every worker and instance, renewed on 401.
+
+Passport has no refresh token; a token is simply requested again with the client credentials
+when it nears ``expires_in`` or when Passport refuses it (tokens can be revoked early). The token
+lives in the shared store so that one fetch serves the whole cluster, with an in-process copy so
+that most requests do not even ask the store. Only one worker fetches at a time: it holds a
+store lock (``SET NX PX`` with an owner value, released by compare-and-delete) while the others
+poll the store for its result for a bounded time, then fetch on their own rather than wait on.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from app.cache import CacheKeys, CacheStore
+from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LOCK_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    access_token: str
+    usable_until: float
+    stored_as: bytes
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> CachedToken | None:
+        """Read ``<usable_until> <token>`` as stored; anything else is no token."""
+        if not raw:
+            return None
+        until, _, token = raw.partition(b" ")
+        try:
+            return cls(token.decode("ascii"), float(until), raw) if token else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+def account_for(base_url: str, client_id: str) -> str:
+    """Name the credentials a token belongs to without putting the client id in a key."""
+    return hashlib.sha256(f"{base_url} {client_id}".encode()).hexdigest()[:16]
+
+
+class TokenProvider:
+    """Hand out a valid Passport access token, fetching one only when nobody has it."""
+
+    def __init__(
+        self,
+        issue: Callable[[str | None], TokenGrant],
+        store: CacheStore,
+        keys: CacheKeys,
+        account: str,
+        *,
+        refresh_margin_seconds: int,
+        default_ttl_seconds: int,
+        lock_seconds: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._issue = issue
+        self._store = store
+        self._token_key = keys.token(account)
+        self._lock_key = keys.token_lock(account)
+        self._refresh_margin = refresh_margin_seconds
+        self._default_ttl = default_ttl_seconds
+        self._lock_seconds = lock_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._local: CachedToken | None = None
+        self._local_lock = threading.Lock()
+
+    def get(self, request_id: str | None = None) -> str:
+        """Return a token believed valid: in-process, else shared, else freshly issued."""
+        token = self._usable_local()
+        if token is not None:
+            return token.access_token
+        with self._local_lock:  # one thread per process goes to the store and to Passport
+            token = self._usable_local() or self._usable_shared() or self._fetch_coordinated(request_id)
+            self._local = token
+            return token.access_token
+
+    def invalidate(self, access_token: str) -> None:
+        """Forget ``access_token`` here and in the store, unless a newer token replaced it."""
+        with self._local_lock:
+            if self._local is not None and self._local.access_token == access_token:
+                self._local = None
+        shared = CachedToken.decode(self._store.get(self._token_key))
+        if shared is not None and shared.access_token == access_token:
+            self._store.delete_if_equal(self._token_key, shared.stored_as)
+
+    def call_with_token(self, call: Callable[[str], T], request_id: str | None = None) -> T:
+        """Run ``call(token)``; on a 401, renew the token and try exactly once more."""
+        token = self.get(request_id)
+        try:
+            return call(token)
+        except PassportUnauthorized:
+            self.invalidate(token)
+        try:
+            return call(self.get(request_id))
+        except PassportUnauthorized:
+            log.error("Passport refused a newly issued token: check the credentials and their scopes")
+            raise PassportCredentialsRejected("a fresh token was refused too") from None
+
+    def _usable_local(self) -> CachedToken | None:
+        token = self._local
+        return token if token is not None and token.usable_until > self._clock() else None
+
+    def _usable_shared(self) -> CachedToken | None:
+        token = CachedToken.decode(self._store.get(self._token_key))
+        return token if token is not None and token.usable_until > self._clock() else None
+
+    def _fetch_coordinated(self, request_id: str | None) -> CachedToken:
+        """Fetch under the store lock, or wait for whoever holds it; never wait unboundedly."""
+        owner = secrets.token_hex(16).encode()
+        deadline = self._clock() + self._lock_seconds
+        while self._clock() < deadline:
+            if self._store.add(self._lock_key, owner, self._lock_seconds):
+                try:
+                    return self._usable_shared() or self._fetch_and_share(request_id)
+                finally:
+                    self._store.delete_if_equal(self._lock_key, owner)
+            self._sleep(LOCK_POLL_SECONDS)
+            token = self._usable_shared()
+            if token is not None:
+                return token
+        log.warning("waited %.1fs for another worker's token fetch; fetching one here", self._lock_seconds)
+        return self._fetch_and_share(request_id)
+
+    def _fetch_and_share(self, request_id: str | None) -> CachedToken:
+        grant = self._issue(request_id)
+        lifetime = self._usable_lifetime(grant.expires_in or self._default_ttl)
+        usable_until = self._clock() + lifetime
+        stored_as = b"%.3f %s" % (usable_until, grant.access_token.encode("ascii"))
+        self._store.set(self._token_key, stored_as, lifetime)
+        return CachedToken(grant.access_token, usable_until, stored_as)
+
+    def _usable_lifetime(self, expires_in: int) -> float:
+        """Stop using a token a margin before it expires (at most half its life)."""
+        return max(1.0, expires_in - min(self._refresh_margin, expires_in / 2))

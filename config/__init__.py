@@ -1,0 +1,142 @@
+"""Configuration of passport-bff, read once from the environment (12-factor).
+
+One class per environment, chosen by ``APP_ENV``:
+
+- ``development`` (the default for local runs): points at the bundled Passport emulator with its
+  development credentials and caches in-process unless ``REDIS_URL`` is set.
+- ``testing``: like development, but nothing is assumed; tests pass what they need.
+- ``production``: refuses to start without the Passport settings, real credentials and
+  ``REDIS_URL``.
+
+Every secret may also be given as ``<NAME>_FILE`` (Docker and Kubernetes secrets). Values are
+validated here, at start-up, with messages that name the variable, so that a bad deployment
+fails before it serves a request.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from config.readers import ConfigError, EnvReader
+
+__all__ = ["ConfigError", "Config", "DevelopmentConfig", "TestingConfig", "ProductionConfig", "load_config"]
+
+EMULATOR_BASE_URL = "http://127.0.0.1:8090"
+EMULATOR_CLIENT_ID = "dev-client-id"
+EMULATOR_CLIENT_SECRET = "dev-client-secret"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Config:
+    """Settings shared by every environment; subclasses change defaults and requirements."""
+
+    APP_ENV = "base"
+    DEFAULT_PASSPORT_BASE_URL: str | None = None
+    DEFAULT_PASSPORT_CLIENT_ID: str | None = None
+    DEFAULT_PASSPORT_CLIENT_SECRET: str | None = None
+    REQUIRED: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, env: EnvReader) -> dict[str, Any]:
+        """Read and validate every setting this environment uses."""
+        settings: dict[str, Any] = {
+            "APP_ENV": cls.APP_ENV,
+            "PORT": env.integer("PORT", 8000, minimum=1, maximum=65535),
+            "PASSPORT_BASE_URL": env.url("PASSPORT_BASE_URL", cls.DEFAULT_PASSPORT_BASE_URL),
+            "PASSPORT_CLIENT_ID": env.secret("PASSPORT_CLIENT_ID", cls.DEFAULT_PASSPORT_CLIENT_ID),
+            "PASSPORT_CLIENT_SECRET": env.secret(
+                "PASSPORT_CLIENT_SECRET", cls.DEFAULT_PASSPORT_CLIENT_SECRET
+            ),
+            "PASSPORT_TIMEOUT_SECONDS": env.number("PASSPORT_TIMEOUT_SECONDS", 5.0, minimum=0.05),
+            "PASSPORT_CONNECT_TIMEOUT_SECONDS": env.number(
+                "PASSPORT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.05
+            ),
+            "PASSPORT_MAX_RESPONSE_BYTES": env.integer(
+                "PASSPORT_MAX_RESPONSE_BYTES", 256 * 1024, minimum=1024
+            ),
+            "PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS": env.integer(
+                "PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS", 300, minimum=0
+            ),
+            "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS": env.integer(
+                "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS", 300, minimum=1
+            ),
+            "REDIS_URL": env.secret("REDIS_URL", None),
+            "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
+            "CACHE_KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "passport-bff"),
+            "CACHE_TTL_FACTOR": env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),
+            "CACHE_TTL_MIN_SECONDS": env.integer("CACHE_TTL_MIN_SECONDS", 30, minimum=1),
+            "CACHE_TTL_MAX_SECONDS": env.integer("CACHE_TTL_MAX_SECONDS", 3600, minimum=1),
+            "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        }
+        cls.check(settings)
+        return settings
+
+    @classmethod
+    def check(cls, settings: dict[str, Any]) -> None:
+        """Reject combinations of settings that cannot work together."""
+        missing = [name for name in cls.REQUIRED if not settings.get(name)]
+        if missing:
+            raise ConfigError(
+                f"APP_ENV={cls.APP_ENV} needs {', '.join(missing)} "
+                "(each secret may also be given as <NAME>_FILE)"
+            )
+        redis_url = settings["REDIS_URL"]
+        if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+            # The URL may hold a password: name the variable, never echo the value.
+            raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}://")
+        if settings["CACHE_TTL_MIN_SECONDS"] > settings["CACHE_TTL_MAX_SECONDS"]:
+            raise ConfigError("CACHE_TTL_MIN_SECONDS must not be greater than CACHE_TTL_MAX_SECONDS")
+
+
+class DevelopmentConfig(Config):
+    """Local runs: the bundled Passport emulator and its development credentials."""
+
+    APP_ENV = "development"
+    DEFAULT_PASSPORT_BASE_URL = EMULATOR_BASE_URL
+    DEFAULT_PASSPORT_CLIENT_ID = EMULATOR_CLIENT_ID
+    DEFAULT_PASSPORT_CLIENT_SECRET = EMULATOR_CLIENT_SECRET
+
+
+class TestingConfig(DevelopmentConfig):
+    """The test suite: development defaults, with tests overriding what they exercise."""
+
+    APP_ENV = "testing"
+
+
+class ProductionConfig(Config):
+    """Deployments: real Passport credentials and a shared Redis are mandatory."""
+
+    APP_ENV = "production"
+    REQUIRED = ("PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET", "REDIS_URL")
+
+    @classmethod
+    def check(cls, settings: dict[str, Any]) -> None:
+        """Also refuse the emulator's development credentials, which are public."""
+        super().check(settings)
+        if settings["PASSPORT_CLIENT_ID"] == EMULATOR_CLIENT_ID or (
+            settings["PASSPORT_CLIENT_SECRET"] == EMULATOR_CLIENT_SECRET
+        ):
+            raise ConfigError(
+                "PASSPORT_CLIENT_ID / PASSPORT_CLIENT_SECRET hold the emulator's development "
+                "credentials; production needs the real Passport credentials"
+            )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    config.APP_ENV: config for config in (DevelopmentConfig, TestingConfig, ProductionConfig)
+}
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the validated settings of the environment named by ``APP_ENV``."""
+    environ = os.environ if environ is None else environ
+    name = environ.get("APP_ENV", DevelopmentConfig.APP_ENV).strip().lower()
+    try:
+        config = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(
+            f"APP_ENV={name!r} is not one of: {', '.join(sorted(CONFIGS))}"
+        ) from None
+    return config.read(EnvReader(environ))

@@ -1,0 +1,29 @@
+"""Gunicorn settings for passport-bff, driven by the environment (``gunicorn -c config/gunicorn.py wsgi:app``).
+
+- ``GUNICORN_BIND`` (default ``0.0.0.0:$PORT``, ``PORT`` default 8000): where to listen.
+- ``WEB_CONCURRENCY`` (default 2): worker processes; about one per core, since the hit path is
+  CPU-bound Python and the rest waits on sockets.
+- ``GUNICORN_THREADS`` (default 8): threads per worker (``gthread``), so a worker waiting on
+  Passport or on a token fetch keeps serving cache hits.
+- ``GUNICORN_TIMEOUT`` (default 30) / ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20): a worker silent
+  longer than the first is restarted; on SIGTERM workers get the second to finish requests.
+
+No ``preload_app``: each worker builds its own app after the fork, so no Redis or HTTP connection
+is ever shared across processes.
+"""
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+preload_app = False
+# The app writes one log line per request itself; gunicorn's own access log would repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()

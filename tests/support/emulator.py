@@ -1,0 +1,54 @@
+"""Drive the Passport emulator's test-only controls (``/_emulator/...``) from tests."""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+CONTROL_TIMEOUT_SECONDS = 5
+DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+
+
+class EmulatorControl:
+    """A handle on one running emulator."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self._http.request(method, self.base_url + path, timeout=CONTROL_TIMEOUT_SECONDS, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def reset(self) -> None:
+        self._call("POST", "/_emulator/reset")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_emulator/stats").json()
+
+    def customer_calls(self, customer_id: str | None = None) -> int:
+        stats = self.stats()
+        if customer_id is None:
+            return stats["customer_calls_total"]
+        return stats["customer_calls"].get(customer_id, 0)
+
+    def token_calls(self) -> int:
+        return self.stats()["token_calls"]
+
+    def fault(self, **fault: Any) -> None:
+        """Inject a fault (see the emulator's docs: status, body, latency_ms, times, ...)."""
+        self._call("POST", "/_emulator/faults", json=fault)
+
+    def put_customer(self, customer_id: str, record: Any) -> None:
+        self._call("PUT", f"/_emulator/customers/{customer_id}", json=record)
+
+    def touch_customer(self, customer_id: str, updated_at: str | None = None) -> dict[str, Any]:
+        body = {"updated_at": updated_at} if updated_at else {}
+        return self._call("POST", f"/_emulator/customers/{customer_id}/touch", json=body).json()
+
+    def revoke_tokens(self) -> None:
+        self._call("POST", "/_emulator/tokens/revoke")
+
+    def customer_ids(self, limit: int) -> list[str]:
+        return self._call("GET", "/_emulator/customers", params={"limit": limit}).json()

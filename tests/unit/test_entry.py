@@ -1,0 +1,45 @@
+"""The stored format: round-trips, and anything foreign or damaged is a miss (None)."""
+from __future__ import annotations
+
+import pytest
+
+from app.entry import CachedCustomer, decode_entry, encode_entry, strong_etag
+
+BODY = b'{"id":"x","name":"Caf\xc3\xa9\nLine"}'
+ENTRY = CachedCustomer(BODY, strong_etag(BODY), fetched_at=1000.5, updated_at=900.25, fresh_seconds=30)
+
+
+def test_entry_round_trips_with_body_bytes_untouched():
+    assert decode_entry(encode_entry(ENTRY)) == ENTRY
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"",
+        b"garbage",
+        b"pbff0 1.0 1.0 30 \"x\"\nbody",  # another format version
+        b"pbff1 1.0 1.0 thirty \"x\"\nbody",
+        b"pbff1 1.0 1.0 30\nbody",
+        b"pbff1 1.0 1.0 30 \"x\"\n",  # no body
+        b"\x80\x04\x95 pickle-like bytes",
+    ],
+)
+def test_foreign_or_damaged_entries_decode_to_none(raw):
+    assert decode_entry(raw) is None
+
+
+def test_strong_etag_is_quoted_and_depends_only_on_the_body():
+    assert strong_etag(BODY) == strong_etag(bytes(BODY))
+    assert strong_etag(BODY) != strong_etag(BODY + b" ")
+    assert strong_etag(BODY).startswith('"') and strong_etag(BODY).endswith('"')
+    assert not strong_etag(BODY).startswith('W/')
+
+
+def test_age_and_freshness_left_are_whole_seconds():
+    assert ENTRY.age(1010.9) == 10
+    assert ENTRY.fresh_left(1010.5) == 20
+    assert ENTRY.fresh_left(1030.5) == 0
+    assert ENTRY.fresh_left(1040.5) < 0
+    assert ENTRY.age(999.0) == 0  # a clock behind the writer's never gives a negative Age

@@ -1,0 +1,191 @@
+"""Token provider: reuse until the margin before expiry, share through the store, renew once on 401."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.cache import CacheKeys, MemoryStore
+from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
+from app.tokens import TokenProvider
+
+KEYS = CacheKeys("test")
+ACCOUNT = "acct"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeIssuer:
+    """Stands in for Passport's token endpoint at the provider's seam."""
+
+    def __init__(self, expires_in: int | None = 3600) -> None:
+        self.calls = 0
+        self.expires_in = expires_in
+
+    def __call__(self, request_id: str | None) -> TokenGrant:
+        self.calls += 1
+        return TokenGrant(f"token-{self.calls}", self.expires_in)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def provider(issuer, store, clock, **kwargs) -> TokenProvider:
+    options = {"refresh_margin_seconds": 300, "default_ttl_seconds": 120, "lock_seconds": 5.0, **kwargs}
+    return TokenProvider(issuer, store, KEYS, ACCOUNT, clock=clock, sleep=clock.sleep, **options)
+
+
+def test_token_is_fetched_once_and_reused(clock):
+    issuer = FakeIssuer()
+    tokens = provider(issuer, MemoryStore(clock), clock)
+    assert tokens.get() == tokens.get() == "token-1"
+    assert issuer.calls == 1
+
+
+def test_token_is_shared_between_providers_through_the_store(clock):
+    """Two workers (two providers) on one store make one token call between them."""
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    assert provider(issuer, store, clock).get() == provider(issuer, store, clock).get()
+    assert issuer.calls == 1
+
+
+def test_token_is_renewed_a_margin_before_it_expires(clock):
+    issuer = FakeIssuer(expires_in=3600)
+    tokens = provider(issuer, MemoryStore(clock), clock)
+    tokens.get()
+    clock.now += 3600 - 300 - 1
+    assert tokens.get() == "token-1"
+    clock.now += 2
+    assert tokens.get() == "token-2"
+
+
+def test_short_lived_token_is_used_for_half_its_life(clock):
+    issuer = FakeIssuer(expires_in=60)
+    tokens = provider(issuer, MemoryStore(clock), clock)
+    tokens.get()
+    clock.now += 29
+    assert tokens.get() == "token-1"
+    clock.now += 2
+    assert tokens.get() == "token-2"
+
+
+def test_missing_expires_in_falls_back_to_the_configured_default(clock):
+    issuer = FakeIssuer(expires_in=None)
+    tokens = provider(issuer, MemoryStore(clock), clock, default_ttl_seconds=100)
+    tokens.get()
+    clock.now += 51
+    assert tokens.get() == "token-2"
+
+
+def test_invalidate_drops_the_token_here_and_in_the_store(clock):
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    first, second = provider(issuer, store, clock), provider(issuer, store, clock)
+    first.get()
+    first.invalidate("token-1")
+    assert second.get() == "token-2"
+
+
+def test_invalidating_an_old_token_keeps_a_newer_one(clock):
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    tokens = provider(issuer, store, clock)
+    tokens.get()
+    tokens.invalidate("token-1")
+    tokens.get()
+    tokens.invalidate("token-1")  # a late 401 for the old token
+    assert provider(issuer, store, clock).get() == "token-2"
+    assert issuer.calls == 2
+
+
+def test_a_401_gets_a_new_token_and_one_retry(clock):
+    issuer = FakeIssuer()
+    tokens = provider(issuer, MemoryStore(clock), clock)
+    seen = []
+
+    def call(token):
+        seen.append(token)
+        if token == "token-1":
+            raise PassportUnauthorized("revoked")
+        return "ok"
+
+    assert tokens.call_with_token(call) == "ok"
+    assert seen == ["token-1", "token-2"]
+
+
+def test_a_second_401_is_not_retried_again(clock):
+    issuer = FakeIssuer()
+    tokens = provider(issuer, MemoryStore(clock), clock)
+    attempts = []
+
+    def call(token):
+        attempts.append(token)
+        raise PassportUnauthorized("no scope")
+
+    with pytest.raises(PassportCredentialsRejected):
+        tokens.call_with_token(call)
+    assert len(attempts) == 2
+
+
+def test_waiter_takes_the_token_the_lock_holder_stored(clock):
+    """While another worker holds the fetch lock, we poll the store rather than fetch."""
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    store.add(KEYS.token_lock(ACCOUNT), b"someone-else", 5.0)
+    holder = provider(FakeIssuer(), store, clock)
+    original_sleep = clock.sleep
+
+    def sleep_then_holder_finishes(seconds):
+        original_sleep(seconds)
+        holder._fetch_and_share(None)  # the other worker completes its fetch
+
+    waiting = TokenProvider(issuer, store, KEYS, ACCOUNT, refresh_margin_seconds=300, default_ttl_seconds=120,
+                            lock_seconds=5.0, clock=clock, sleep=sleep_then_holder_finishes)
+    assert waiting.get() == "token-1"
+    assert issuer.calls == 0
+
+
+def test_waiter_fetches_itself_when_the_lock_holder_never_finishes(clock):
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    store.add(KEYS.token_lock(ACCOUNT), b"dead-worker", 60.0)
+    assert provider(issuer, store, clock, lock_seconds=2.0).get() == "token-1"
+    assert issuer.calls == 1
+
+
+def test_lock_is_released_after_a_fetch(clock):
+    store = MemoryStore(clock)
+    provider(FakeIssuer(), store, clock).get()
+    assert store.get(KEYS.token_lock(ACCOUNT)) is None
+
+
+def test_lock_is_released_when_the_fetch_fails(clock):
+    store = MemoryStore(clock)
+
+    def failing(request_id):
+        raise PassportCredentialsRejected("nope")
+
+    with pytest.raises(PassportCredentialsRejected):
+        provider(failing, store, clock).get()
+    assert store.get(KEYS.token_lock(ACCOUNT)) is None
+
+
+def test_threads_of_one_worker_fetch_one_token():
+    issuer = FakeIssuer()
+    tokens = TokenProvider(issuer, MemoryStore(), KEYS, ACCOUNT, refresh_margin_seconds=300,
+                           default_ttl_seconds=120, lock_seconds=5.0)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(tokens.get())) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert results == ["token-1"] * 16
+    assert issuer.calls == 1
