@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,21 @@ class CacheStore(Protocol):
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         """Remove ``key`` only while it still holds ``value``; True when removed."""
+
+
+def connect_redis(url: str, socket_timeout_seconds: float) -> redis.Redis:
+    """Open a client that fails fast: one retry at once (a stale pooled connection), no backoff.
+
+    redis-py's default retries with exponential backoff would make every request wait seconds
+    on a dead Redis; failing open is only useful if it is also quick.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout_seconds,
+        socket_connect_timeout=socket_timeout_seconds,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
 
 
 class RedisStore:

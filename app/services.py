@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from flask import Flask, current_app
 
-from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
+from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore, connect_redis
 from app.customers import CustomerService
 from app.freshness import FreshnessPolicy
 from app.passport import PassportClient
@@ -35,9 +34,7 @@ def build_store(config: dict[str, Any]) -> CacheStore:
     url = config["REDIS_URL"]
     if not url:
         return MemoryStore()
-    timeout = config["REDIS_SOCKET_TIMEOUT_SECONDS"]
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    return RedisStore(client)
+    return RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]))
 
 
 def build_services(config: dict[str, Any]) -> Services:

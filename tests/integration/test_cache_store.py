@@ -1,0 +1,92 @@
+"""One contract, both stores: the in-process store and the Redis store behave the same."""
+from __future__ import annotations
+
+import pytest
+
+from app.cache import CacheKeys, MemoryStore, RedisStore, connect_redis
+from tests.support.processes import free_port
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        return MemoryStore()
+    return RedisStore(request.getfixturevalue("redis_client"))
+
+
+class TestStoreContract:
+    def test_get_of_an_absent_key_is_none(self, store):
+        assert store.get("absent") is None
+
+    def test_set_then_get_returns_the_same_bytes(self, store):
+        store.set("k", b"\x00binary\xffvalue", 60)
+        assert store.get("k") == b"\x00binary\xffvalue"
+
+    def test_delete_removes_and_is_idempotent(self, store):
+        store.set("k", b"v", 60)
+        store.delete("k")
+        store.delete("k")
+        assert store.get("k") is None
+
+    def test_add_only_stores_when_absent(self, store):
+        assert store.add("lock", b"me", 60) is True
+        assert store.add("lock", b"you", 60) is False
+        assert store.get("lock") == b"me"
+
+    def test_delete_if_equal_only_deletes_our_value(self, store):
+        store.set("lock", b"me", 60)
+        assert store.delete_if_equal("lock", b"you") is False
+        assert store.get("lock") == b"me"
+        assert store.delete_if_equal("lock", b"me") is True
+        assert store.get("lock") is None
+
+
+def test_memory_store_expires_entries_by_its_clock():
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    store.set("k", b"v", 10)
+    clock.now += 9.9
+    assert store.get("k") == b"v"
+    clock.now += 0.2
+    assert store.get("k") is None
+    assert store.add("k", b"again", 10) is True
+
+
+def test_memory_store_is_bounded_and_drops_the_least_recently_used():
+    store = MemoryStore(max_entries=2)
+    store.set("a", b"1", 60)
+    store.set("b", b"2", 60)
+    store.get("a")
+    store.set("c", b"3", 60)
+    assert store.get("b") is None
+    assert store.get("a") == b"1" and store.get("c") == b"3"
+
+
+def test_redis_store_sets_the_ttl_in_redis(redis_client):
+    RedisStore(redis_client).set("k", b"v", 42)
+    assert 41_000 <= redis_client.pttl("k") <= 42_000
+
+
+def test_redis_store_fails_open_when_redis_is_unreachable():
+    dead = connect_redis(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
+    store = RedisStore(dead)
+    assert store.get("k") is None
+    store.set("k", b"v", 10)
+    store.delete("k")
+    assert store.add("lock", b"me", 10) is True  # nobody to coordinate with: go ahead
+    assert store.delete_if_equal("lock", b"me") is False
+
+
+def test_keys_are_namespaced_versioned_and_hash_tagged():
+    keys = CacheKeys("passport-bff")
+    customer_id = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+    assert keys.customer(customer_id) == f"passport-bff:v1:customer:{{{customer_id}}}"
+    assert keys.customer_lock(customer_id).endswith(f"{{{customer_id}}}")

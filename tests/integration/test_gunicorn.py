@@ -1,0 +1,42 @@
+"""The service as deployed: gunicorn with config/gunicorn.py, several workers, real Redis."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.processes import start_gunicorn, stop
+
+REQUESTS_PER_ID = 4
+TIMEOUT_SECONDS = 10
+
+
+@pytest.fixture
+def service(redis_server, redis_client, emulator):
+    env = {"APP_ENV": "testing", "PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url}
+    process, base_url = start_gunicorn(env, workers=3)
+    yield base_url
+    stop(process)
+
+
+def test_gunicorn_serves_health_and_a_customer(service, emulator):
+    assert requests.get(f"{service}/healthz", timeout=TIMEOUT_SECONDS).json() == {"status": "ok"}
+    response = requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
+    assert response.status_code == 200
+    assert response.json()["id"] == DOCS_CUSTOMER_ID
+
+
+def test_workers_share_one_token_and_one_cache(service, emulator):
+    ids = emulator.customer_ids(10)
+    urls = [f"{service}/v1/customers/{customer_id}" for customer_id in ids for _ in range(REQUESTS_PER_ID)]
+    # Sequential warm-up per id, then parallel requests spread over the workers.
+    for customer_id in ids:
+        assert requests.get(f"{service}/v1/customers/{customer_id}", timeout=TIMEOUT_SECONDS).status_code == 200
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda u: requests.get(u, timeout=TIMEOUT_SECONDS), urls))
+    assert all(answer.status_code == 200 for answer in answers)
+    assert {answer.headers["X-Cache"] for answer in answers} == {"HIT"}
+    assert emulator.token_calls() == 1
+    assert emulator.stats()["customer_calls_total"] == len(ids)
