@@ -23,6 +23,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 preload_app = False
+# Gunicorn's control socket sits at one fixed path per user, so several instances on one host
+# (tests, local clusters) would fight over it; operations here go through signals instead.
+control_socket_disable = True
 # The app writes one log line per request itself; gunicorn's own access log would repeat it.
 accesslog = None
 errorlog = "-"

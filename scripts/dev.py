@@ -41,6 +41,8 @@ def start_emulator() -> subprocess.Popen:
 
 
 def main() -> None:
+    # Turn SIGTERM into a normal exit so the children are stopped in ``finally``.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     env = dict(os.environ)
     env.setdefault("APP_ENV", "development")
     port = int(env.get("PORT", "8000"))
