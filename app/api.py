@@ -6,7 +6,8 @@ import re
 from flask import Blueprint, Response, g
 
 from app.customers import CacheResult, CustomerAnswer
-from app.errors import INVALID_CUSTOMER_ID, Problem
+from app.errors import CUSTOMER_NOT_FOUND, INVALID_CUSTOMER_ID, Problem, problem_from_passport
+from app.passport import PassportError
 from app.services import services
 
 bp = Blueprint("customers", __name__)
@@ -15,6 +16,7 @@ bp = Blueprint("customers", __name__)
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 JSON = "application/json"
+UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
 
 
 def canonical_customer_id(raw: str) -> str:
@@ -26,7 +28,15 @@ def canonical_customer_id(raw: str) -> str:
 
 @bp.get("/v1/customers/<path:customer_id>")
 def get_customer(customer_id: str) -> Response:
-    answer = services().customers.lookup(canonical_customer_id(customer_id), g.request_id)
+    canonical = canonical_customer_id(customer_id)
+    try:
+        answer = services().customers.lookup(canonical, g.request_id)
+    except PassportError as exc:
+        problem = problem_from_passport(exc)
+        problem.extra_headers.update({"X-Cache": "MISS", "Cache-Status": UPSTREAM_FAILED_STATUS})
+        raise problem from None
+    if not answer.entry.found:
+        raise Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(answer))
     return customer_response(answer)
 
 
@@ -34,10 +44,19 @@ def customer_response(answer: CustomerAnswer) -> Response:
     """Send the stored bytes with the caching headers a frontend (and its browser) needs."""
     entry = answer.entry
     response = Response(entry.body, status=200, content_type=JSON)
-    headers = response.headers
-    headers["ETag"] = entry.etag
-    headers["Cache-Control"] = f"private, max-age={max(0, entry.fresh_left(answer.answered_at))}"
-    headers["X-Cache"] = answer.cache.value
-    if answer.cache is CacheResult.HIT:
-        headers["Age"] = str(entry.age(answer.answered_at))
+    response.headers["ETag"] = entry.etag
+    response.headers.update(cache_headers(answer))
     return response
+
+
+def cache_headers(answer: CustomerAnswer) -> dict[str, str]:
+    """Say how fresh the answer is and where it came from (RFC 9111 Age, RFC 9211 Cache-Status)."""
+    entry = answer.entry
+    headers = {
+        "Cache-Control": f"private, max-age={max(0, entry.fresh_left(answer.answered_at))}",
+        "X-Cache": answer.cache.value,
+        "Cache-Status": answer.cache_status,
+    }
+    if answer.cache in (CacheResult.HIT, CacheResult.STALE):
+        headers["Age"] = str(entry.age(answer.answered_at))
+    return headers

@@ -1,9 +1,10 @@
 """The cache store: a small bytes interface with a Redis and an in-process implementation.
 
 Stores know nothing of customers; the cache policy (``app.customers``) decides what to keep and
-for how long. Both stores **fail open**: a Redis error is logged with the operation and key and
-answered as a miss, so that a sick Redis slows passport-bff down to Passport's pace instead of
-taking it down (the lesson of alphagov/notifications-utils' Redis client).
+for how long. A Redis failure is logged here with the operation and key and raised as
+``StoreUnavailable``, the one exception callers handle: they **fail open** and carry on without
+the store, so that a sick Redis slows passport-bff down to Passport's pace instead of taking it
+down (the lesson of alphagov/notifications-utils' Redis client).
 
 Keys come from ``CacheKeys`` alone: namespaced by ``CACHE_KEY_PREFIX``, versioned with the stored
 format, and with the customer id as a Redis Cluster hash tag so that everything about one
@@ -16,13 +17,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app.breaker import CircuitBreaker, CircuitOpen
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT_VERSION = "v1"
 MEMORY_STORE_MAX_ENTRIES = 10_000
@@ -32,6 +36,10 @@ COMPARE_AND_DELETE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now; callers fall back to working without it."""
 
 
 class CacheKeys:
@@ -57,7 +65,7 @@ class CacheStore(Protocol):
     """What the cache policy and the token provider need from a store."""
 
     def get(self, key: str) -> bytes | None:
-        """Return the value at ``key``, or None when absent, expired or unreachable."""
+        """Return the value at ``key``, or None when absent or expired."""
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         """Store ``value`` at ``key`` for ``ttl_seconds``."""
@@ -66,10 +74,13 @@ class CacheStore(Protocol):
         """Remove ``key`` if present."""
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
-        """Store ``value`` only if ``key`` is absent; True when stored (or the store is down)."""
+        """Store ``value`` only if ``key`` is absent; True when stored."""
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         """Remove ``key`` only while it still holds ``value``; True when removed."""
+
+    def ping(self) -> None:
+        """Check the store answers."""
 
 
 def connect_redis(url: str, socket_timeout_seconds: float) -> redis.Redis:
@@ -88,49 +99,50 @@ def connect_redis(url: str, socket_timeout_seconds: float) -> redis.Redis:
 
 
 class RedisStore:
-    """A ``CacheStore`` on a shared Redis, handed a ready client (any topology redis-py knows)."""
+    """A ``CacheStore`` on a shared Redis, handed a ready client (any topology redis-py knows).
 
-    def __init__(self, client: redis.Redis) -> None:
+    Every command goes through a circuit breaker: once Redis has failed a few times in a row,
+    commands fail at once for a short while instead of each waiting for a socket timeout, so a
+    dead Redis costs a request microseconds; after the pause one command probes it again.
+    """
+
+    def __init__(self, client: redis.Redis, breaker: CircuitBreaker) -> None:
         self.client = client
+        self.breaker = breaker
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
-        try:
-            return self.client.get(key)
-        except redis.RedisError as exc:
-            self._log_failure("get", key, exc)
-            return None
+        return self._run("get", key, lambda: self.client.get(key))
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        try:
-            self.client.set(key, value, px=max(1, int(ttl_seconds * 1000)))
-        except redis.RedisError as exc:
-            self._log_failure("set", key, exc)
+        self._run("set", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds)))
 
     def delete(self, key: str) -> None:
-        try:
-            self.client.delete(key)
-        except redis.RedisError as exc:
-            self._log_failure("delete", key, exc)
+        self._run("delete", key, lambda: self.client.delete(key))
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
-        try:
-            return bool(self.client.set(key, value, px=max(1, int(ttl_seconds * 1000)), nx=True))
-        except redis.RedisError as exc:
-            # Without Redis there is nobody to coordinate with: let the caller go ahead.
-            self._log_failure("add", key, exc)
-            return True
+        return bool(self._run("add", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds), nx=True)))
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
-        try:
-            return bool(self._compare_and_delete(keys=[key], args=[value]))
-        except redis.RedisError as exc:
-            self._log_failure("delete_if_equal", key, exc)
-            return False
+        return bool(self._run("delete_if_equal", key, lambda: self._compare_and_delete(keys=[key], args=[value])))
 
-    @staticmethod
-    def _log_failure(operation: str, key: str, exc: Exception) -> None:
-        log.warning("redis %s failed for %s, treated as a miss: %s", operation, key, type(exc).__name__)
+    def ping(self) -> None:
+        self._run("ping", "-", self.client.ping)
+
+    def _run(self, operation: str, key: str, command: Callable[[], T]) -> T:
+        """Run one command through the breaker, translating every Redis failure."""
+        try:
+            with self.breaker.guard(lambda exc: isinstance(exc, redis.RedisError)):
+                return command()
+        except CircuitOpen:
+            raise StoreUnavailable(f"redis {operation}: circuit open") from None
+        except redis.RedisError as exc:
+            log.warning("redis %s failed for %s: %s", operation, key, type(exc).__name__)
+            raise StoreUnavailable(f"redis {operation} failed") from None
+
+
+def _millis(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 class MemoryStore:
@@ -173,6 +185,9 @@ class MemoryStore:
                 return False
             del self._entries[key]
             return True
+
+    def ping(self) -> None:
+        """An in-process store always answers."""
 
     def _live_value(self, key: str) -> bytes | None:
         entry = self._entries.get(key)

@@ -1,33 +1,47 @@
 """The customer cache policy: when a cached copy is served, and how a missing one is fetched.
 
-This is the module to read first. A lookup is:
+This is the module to read first. A lookup reads the customer's entry from the store, then:
 
-1. **Hit** — the store holds a copy still within its freshness (``app.freshness``): serve its
-   stored bytes as they are.
-2. **Miss** — otherwise: get a token (``app.tokens``), ask Passport (``app.passport``), validate
-   and reshape the body (``app.schemas``), store it for the freshness its ``updated_at`` earns,
-   and serve it.
+1. **Fresh** (within the freshness its ``updated_at`` earned, ``app.freshness``): serve the stored
+   bytes as they are — ``HIT``. A remembered 404 is served the same way (negative caching).
+2. **Stale, within stale-while-revalidate**: serve the stale copy at once — ``STALE`` — and let
+   exactly one refresh run in the background (whoever wins the customer's lock, cluster-wide).
+3. **Otherwise fetch, coalesced**: the threads of this process share one fetch
+   (``app.coalescing``), and processes share one through the customer's store lock (``SET NX
+   PX`` with an owner value, compare-and-delete release, TTL above the fetch deadline). Waiters
+   poll for the winner's entry for a bounded time (nginx's ``proxy_cache_lock_timeout``), then
+   fetch without caching. A dead lock holder's lock expires and the next request takes over.
+4. **Passport fails**: within stale-if-error (RFC 5861 §4) the last good copy is served —
+   ``STALE``; never for a 404 (the customer is gone: remembered as such) or a 403 (the copy is
+   dropped: we may no longer show it).
+5. **The store fails**: Passport is asked directly, nothing is stored — ``BYPASS``.
 
-Nothing but a validated 200 is ever stored: every Passport failure propagates as a
-``PassportError`` and the HTTP layer turns it into a problem answer.
+Only a validated 200 or a 404 is ever stored.
 """
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
 
-from app.cache import CacheKeys, CacheStore
-from app.entry import CachedCustomer, decode_entry, encode_entry, strong_etag
+from app.cache import CacheKeys, CacheStore, StoreUnavailable
+from app.coalescing import SingleFlight
+from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
 from app.freshness import FreshnessPolicy, ttl_for
-from app.passport import PassportBadResponse, PassportClient, PassportError
+from app.passport import PassportBadResponse, PassportClient, PassportError, PassportForbidden, PassportNotFound
 from app.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
+
+CACHE_NAME = "passport-bff"
+FIRST_POLL_SECONDS = 0.01
+MAX_POLL_SECONDS = 0.1
 
 
 class CacheResult(str, Enum):
@@ -35,6 +49,18 @@ class CacheResult(str, Enum):
 
     HIT = "HIT"
     MISS = "MISS"
+    STALE = "STALE"
+    BYPASS = "BYPASS"
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    freshness: FreshnessPolicy
+    stale_while_revalidate_seconds: int
+    stale_if_error_seconds: int
+    not_found_seconds: int
+    lock_wait_seconds: float
+    lock_ttl_seconds: float
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,11 @@ class CustomerAnswer:
     entry: CachedCustomer
     cache: CacheResult
     answered_at: float
+    cache_status: str  # the RFC 9211 Cache-Status field value
+
+
+def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: str) -> CustomerAnswer:
+    return CustomerAnswer(entry, cache, now, f"{CACHE_NAME}; {status}")
 
 
 class CustomerService:
@@ -53,34 +84,132 @@ class CustomerService:
         tokens: TokenProvider,
         store: CacheStore,
         keys: CacheKeys,
-        freshness: FreshnessPolicy,
+        policy: CachePolicy,
+        refresher: Executor,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._passport = passport
         self._tokens = tokens
         self._store = store
         self._keys = keys
-        self._freshness = freshness
+        self._policy = policy
+        self._refresher = refresher
         self._clock = clock
+        self._sleep = sleep
+        self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.lock_ttl_seconds)
 
     def lookup(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id."""
-        key = self._keys.customer(customer_id)
+        try:
+            entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+        except StoreUnavailable:
+            return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
         now = self._clock()
-        entry = decode_entry(self._store.get(key))
-        if entry is not None and entry.fresh_left(now) > 0:
-            return CustomerAnswer(entry, CacheResult.HIT, now)
+        if entry is not None:
+            left = entry.fresh_left(now)
+            if left > 0:
+                return answer(entry, CacheResult.HIT, now, f"hit; ttl={left}")
+            if entry.found and -left < self._policy.stale_while_revalidate_seconds:
+                self._revalidate_in_background(customer_id, request_id)
+                return answer(entry, CacheResult.STALE, now, f"hit; ttl={left}; detail=stale-while-revalidate")
+        return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+
+    def _coalesced(self, customer_id: str, fetch: Callable[[], CustomerAnswer]) -> CustomerAnswer:
+        """Share one fetch among this process's threads; followers' answers say so."""
+        result, ran_it = self._in_flight.run(customer_id, fetch)
+        if ran_it or result.cache is not CacheResult.MISS:
+            return result
+        return replace(result, cache_status=f"{CACHE_NAME}; fwd=miss; collapsed")
+
+    def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
+        """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
+        lock_key = self._keys.customer_lock(customer_id)
+        owner = secrets.token_hex(8).encode()
+        deadline = self._clock() + self._policy.lock_wait_seconds
+        delay = FIRST_POLL_SECONDS
+        while True:
+            try:
+                if self._store.add(lock_key, owner, self._policy.lock_ttl_seconds):
+                    try:
+                        return self._fetch_and_store(customer_id, request_id, stale)
+                    finally:
+                        self._release(lock_key, owner)
+                if self._clock() >= deadline:
+                    break
+                self._sleep(delay)
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+                entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+            except StoreUnavailable:
+                return self._fetch_bypassing_store(customer_id, request_id)
+            if entry is not None and entry.fresh_left(now := self._clock()) > 0:
+                return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
+        log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
+                    self._policy.lock_wait_seconds, customer_id)
+        return self._fetch_without_storing(customer_id, request_id, stale)
+
+    def _fetch_and_store(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
+        try:
+            entry = self._fetch(customer_id, request_id)
+        except PassportError as exc:
+            return self._stale_or_raise(customer_id, exc, stale)
+        self._store_entry(customer_id, entry)
+        return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; stored")
+
+    def _fetch_without_storing(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
+        try:
+            entry = self._fetch(customer_id, request_id)
+        except PassportError as exc:
+            return self._stale_or_raise(customer_id, exc, stale)
+        return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; detail=lock-timeout")
+
+    def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         entry = self._fetch(customer_id, request_id)
-        self._store.set(key, encode_entry(entry), entry.fresh_seconds)
-        return CustomerAnswer(entry, CacheResult.MISS, entry.fetched_at)
+        return answer(entry, CacheResult.BYPASS, entry.fetched_at, "fwd=bypass; detail=store-unavailable")
+
+    def _stale_or_raise(self, customer_id: str, error: PassportError, stale: CachedCustomer | None) -> CustomerAnswer:
+        """Serve the last good copy within stale-if-error; a 403 drops it instead."""
+        if isinstance(error, PassportForbidden):
+            self._forget(customer_id)
+            raise error
+        now = self._clock()
+        if stale is not None and stale.found and -stale.fresh_left(now) <= self._policy.stale_if_error_seconds:
+            log.warning("Passport failed for customer %s (%s); serving the stale copy", customer_id, type(error).__name__)
+            return answer(stale, CacheResult.STALE, now, f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error")
+        raise error
+
+    def _revalidate_in_background(self, customer_id: str, request_id: str | None) -> None:
+        """Start one refresh cluster-wide: only the winner of the customer's lock runs it."""
+        lock_key = self._keys.customer_lock(customer_id)
+        owner = secrets.token_hex(8).encode()
+        try:
+            if not self._store.add(lock_key, owner, self._policy.lock_ttl_seconds):
+                return
+        except StoreUnavailable:
+            return
+        self._refresher.submit(self._revalidate, customer_id, request_id, owner)
+
+    def _revalidate(self, customer_id: str, request_id: str | None, owner: bytes) -> None:
+        try:
+            self._store_entry(customer_id, self._fetch(customer_id, request_id))
+        except PassportForbidden:
+            self._forget(customer_id)
+        except PassportError as exc:
+            log.warning("background refresh of customer %s failed: %s", customer_id, type(exc).__name__)
+        except Exception:
+            log.exception("background refresh of customer %s crashed", customer_id)
+        finally:
+            self._release(self._keys.customer_lock(customer_id), owner)
 
     def _fetch(self, customer_id: str, request_id: str | None) -> CachedCustomer:
-        """Fetch, validate and render one customer from Passport."""
+        """Fetch, validate and render one customer from Passport; a 404 becomes a 404 entry."""
         try:
             payload = self._tokens.call_with_token(
                 lambda token: self._passport.get_customer(customer_id, token, request_id), request_id
             )
             customer = parse_passport_customer(payload, customer_id)
+        except PassportNotFound:
+            return not_found_entry(self._clock(), self._policy.not_found_seconds)
         except InvalidPassportCustomer as exc:
             log.warning("Passport's body for customer %s failed validation: %s", customer_id, exc)
             raise PassportBadResponse(str(exc)) from None
@@ -89,5 +218,32 @@ class CustomerService:
             raise
         body = render_customer(customer)
         fetched_at = self._clock()
-        fresh_seconds = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._freshness)
-        return CachedCustomer(body, strong_etag(body), fetched_at, customer.updated_at.timestamp(), fresh_seconds)
+        fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._policy.freshness)
+        return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
+
+    def _store_entry(self, customer_id: str, entry: CachedCustomer) -> None:
+        """Keep a customer past its freshness for the stale windows; a 404 only for its own time."""
+        if entry.found:
+            keep = entry.fresh_seconds + max(
+                self._policy.stale_while_revalidate_seconds, self._policy.stale_if_error_seconds
+            )
+        else:
+            keep = entry.fresh_seconds
+        if keep <= 0:
+            return
+        try:
+            self._store.set(self._keys.customer(customer_id), encode_entry(entry), keep)
+        except StoreUnavailable:
+            pass  # served all the same; the next request fetches again
+
+    def _forget(self, customer_id: str) -> None:
+        try:
+            self._store.delete(self._keys.customer(customer_id))
+        except StoreUnavailable:
+            pass
+
+    def _release(self, lock_key: str, owner: bytes) -> None:
+        try:
+            self._store.delete_if_equal(lock_key, owner)
+        except StoreUnavailable:
+            pass  # the lock expires by itself

@@ -1,12 +1,13 @@
-"""The stored format of a cached customer: a one-line header, then the ready-to-send body.
+"""The stored format of a cached lookup: a one-line header, then the ready-to-send body.
 
-``pbff1 <fetched_at> <updated_at> <fresh_seconds> <etag>\\n<body>``
+``pbff1 <status> <fetched_at> <updated_at> <fresh_seconds> <etag>\\n<body>``
 
-The header carries what the cache policy needs (when we fetched it, when Passport last changed
-it, how long it is fresh, its ETag); the body is the frontend JSON exactly as it will be sent, so
-a hit is one split and no JSON work. The leading marker is the format version: an entry written
-by another version, or unreadable for any reason, decodes to None and is simply a miss (the
-cachecontrol way). No pickle: nothing read from Redis is ever executed.
+``status`` is 200 for a customer (the body is the frontend JSON exactly as it will be sent, so a
+hit is one split and no JSON work) or 404 for a remembered "no such customer" (negative caching;
+empty body). The header carries what the cache policy needs: when we fetched it, when Passport
+last changed it, how long it is fresh, its ETag. The leading marker is the format version: an
+entry written by another version, or unreadable for any reason, decodes to None and is simply a
+miss (the cachecontrol way). No pickle: nothing read from Redis is ever executed.
 """
 from __future__ import annotations
 
@@ -14,16 +15,24 @@ import hashlib
 from dataclasses import dataclass
 
 MARKER = b"pbff1"
-HEADER_FIELDS = 5
+HEADER_FIELDS = 6
+FOUND = 200
+NOT_FOUND = 404
+NO_ETAG = "-"
 
 
 @dataclass(frozen=True)
 class CachedCustomer:
+    status: int
     body: bytes
     etag: str
     fetched_at: float
     updated_at: float
     fresh_seconds: int
+
+    @property
+    def found(self) -> bool:
+        return self.status == FOUND
 
     def age(self, now: float) -> int:
         """Whole seconds since the copy was fetched from Passport (the HTTP ``Age``)."""
@@ -39,10 +48,18 @@ def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
+def found_entry(body: bytes, fetched_at: float, updated_at: float, fresh_seconds: int) -> CachedCustomer:
+    return CachedCustomer(FOUND, body, strong_etag(body), fetched_at, updated_at, fresh_seconds)
+
+
+def not_found_entry(fetched_at: float, fresh_seconds: int) -> CachedCustomer:
+    return CachedCustomer(NOT_FOUND, b"", NO_ETAG, fetched_at, 0.0, fresh_seconds)
+
+
 def encode_entry(entry: CachedCustomer) -> bytes:
     """Serialise ``entry`` for the store."""
-    header = b"%s %.3f %.3f %d %s\n" % (
-        MARKER, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii")
+    header = b"%s %d %.3f %.3f %d %s\n" % (
+        MARKER, entry.status, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii")
     )
     return header + entry.body
 
@@ -53,15 +70,18 @@ def decode_entry(raw: bytes | None) -> CachedCustomer | None:
         return None
     header, newline, body = raw.partition(b"\n")
     parts = header.split(b" ")
-    if not newline or len(parts) != HEADER_FIELDS or parts[0] != MARKER or not body:
+    if not newline or len(parts) != HEADER_FIELDS or parts[0] != MARKER:
         return None
     try:
-        return CachedCustomer(
+        entry = CachedCustomer(
+            status=int(parts[1]),
             body=body,
-            etag=parts[4].decode("ascii"),
-            fetched_at=float(parts[1]),
-            updated_at=float(parts[2]),
-            fresh_seconds=int(parts[3]),
+            etag=parts[5].decode("ascii"),
+            fetched_at=float(parts[2]),
+            updated_at=float(parts[3]),
+            fresh_seconds=int(parts[4]),
         )
     except (ValueError, UnicodeDecodeError):
         return None
+    valid = (entry.status == FOUND and body) or (entry.status == NOT_FOUND and not body)
+    return entry if valid else None

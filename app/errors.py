@@ -38,6 +38,7 @@ UPSTREAM_BAD_RESPONSE = ProblemType("upstream-bad-response", 502, "Passport sent
 UPSTREAM_UNREACHABLE = ProblemType("upstream-unreachable", 502, "Passport could not be reached")
 UPSTREAM_TIMEOUT = ProblemType("upstream-timeout", 504, "Passport did not answer in time")
 UPSTREAM_RATE_LIMITED = ProblemType("upstream-rate-limited", 503, "Passport is rate limiting us")
+UPSTREAM_CIRCUIT_OPEN = ProblemType("upstream-circuit-open", 503, "Passport is failing; not calling it for now")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
 
 PASSPORT_PROBLEMS: dict[type[passport.PassportError], tuple[ProblemType, str]] = {
@@ -52,6 +53,7 @@ PASSPORT_PROBLEMS: dict[type[passport.PassportError], tuple[ProblemType, str]] =
     passport.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
     passport.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
     passport.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
+    passport.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),
 }
 
 
@@ -69,7 +71,7 @@ def problem_from_passport(error: passport.PassportError) -> Problem:
     """Translate a Passport failure into what the frontend is told."""
     kind, detail = next(PASSPORT_PROBLEMS[c] for c in type(error).__mro__ if c in PASSPORT_PROBLEMS)
     headers = {}
-    if isinstance(error, passport.PassportRateLimited):
+    if isinstance(error, (passport.PassportRateLimited, passport.PassportCircuitOpen)):
         headers["Retry-After"] = str(error.retry_after)
     return Problem(kind, detail, headers)
 

@@ -12,7 +12,13 @@ Exceptions raised by this module (and only these; no ``requests`` exception esca
      ├── PassportServerError         5xx
      ├── PassportTimeout             no (complete) answer within the configured time
      ├── PassportUnreachable         connection refused, reset or broken mid-answer
+     ├── PassportCircuitOpen         Passport failed repeatedly; not called for a while
      └── PassportBadResponse         a 200 whose body is not JSON, too large, or malformed
+
+Resilience lives here too, around each call: a customer GET is retried (tenacity: jittered
+exponential backoff) only on connection errors and 502/503/504, inside one overall deadline;
+every call passes a circuit breaker that opens on failures of Passport itself (timeouts,
+connection errors, 5xx, 429), never on a 404, a 403 or one customer's bad body.
 
 Passport's error bodies are undocumented and never relied upon: they are read (bounded) and
 dropped, never logged or passed on.
@@ -21,16 +27,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import marshmallow as ma
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
+
+from app.breaker import CircuitBreaker, CircuitOpen
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOKEN_PATH = "/v1/iam/oauth/tokens"
 CUSTOMER_PATH = "/v1/customers/{customer_id}"
@@ -72,7 +84,9 @@ class PassportRateLimited(PassportError):
 
 
 class PassportServerError(PassportError):
-    pass
+    def __init__(self, status: int) -> None:
+        super().__init__(f"answered {status}")
+        self.status = status
 
 
 class PassportTimeout(PassportError):
@@ -85,6 +99,29 @@ class PassportUnreachable(PassportError):
 
 class PassportBadResponse(PassportError):
     pass
+
+
+class PassportCircuitOpen(PassportError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"circuit open, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+# Failures that say Passport itself is unwell: they count toward the breaker.
+PASSPORT_FAILURES = (PassportTimeout, PassportUnreachable, PassportServerError, PassportRateLimited)
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+MAX_BACKOFF_SECONDS = 1.0
+
+
+def is_passport_failure(error: BaseException) -> bool:
+    return isinstance(error, PASSPORT_FAILURES)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Retry what another attempt may fix without doubling load on a slow Passport: no timeouts."""
+    if isinstance(error, PassportServerError):
+        return error.status in RETRYABLE_STATUSES
+    return isinstance(error, PassportUnreachable)
 
 
 @dataclass(frozen=True)
@@ -119,12 +156,20 @@ class PassportClient:
         timeout_seconds: float,
         connect_timeout_seconds: float,
         max_response_bytes: int,
+        breaker: CircuitBreaker,
+        deadline_seconds: float,
+        retries: int,
+        retry_backoff_seconds: float,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.breaker = breaker
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
-        self._timeout = (connect_timeout_seconds, timeout_seconds)
-        self._deadline_seconds = connect_timeout_seconds + timeout_seconds
+        self._connect_timeout = connect_timeout_seconds
+        self._read_timeout = timeout_seconds
         self._max_response_bytes = max_response_bytes
+        self._deadline_seconds = deadline_seconds
+        self._retries = retries
+        self._retry_backoff = retry_backoff_seconds
         self._session = requests.Session()
         self._session.mount(self.base_url, HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -132,7 +177,10 @@ class PassportClient:
     def issue_token(self, request_id: str | None = None) -> TokenGrant:
         """Ask Passport for a new access token with our client credentials."""
         body = dict(self._credentials, grant_type="client_credentials")
-        status, content, headers = self._send("POST", TOKEN_PATH, request_id, json=body)
+        deadline = time.monotonic() + self._connect_timeout + self._read_timeout
+        status, content, headers = self._guarded(
+            lambda: self._send("POST", TOKEN_PATH, request_id, deadline, json=body)
+        )
         if status in (400, 401, 403):
             log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
             raise PassportCredentialsRejected(f"token endpoint answered {status}")
@@ -146,29 +194,53 @@ class PassportClient:
         """Return Passport's decoded JSON body for one customer (not yet validated)."""
         path = CUSTOMER_PATH.format(customer_id=quote(customer_id, safe=""))
         auth = {"Authorization": f"Bearer {access_token}"}
-        status, content, headers = self._send("GET", path, request_id, headers=auth)
+        deadline = time.monotonic() + self._deadline_seconds
+        retrying = Retrying(
+            stop=stop_after_attempt(self._retries + 1) | stop_before_delay(self._deadline_seconds),
+            wait=wait_random_exponential(multiplier=self._retry_backoff, max=MAX_BACKOFF_SECONDS),
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+        )
+        return self._guarded(lambda: retrying(self._get_json, path, auth, request_id, deadline))
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run ``call`` through the breaker; an open breaker is a ``PassportCircuitOpen``."""
+        try:
+            with self.breaker.guard(is_passport_failure):
+                return call()
+        except CircuitOpen as exc:
+            raise PassportCircuitOpen(max(1, math.ceil(exc.retry_after))) from None
+
+    def _get_json(self, path: str, auth: dict[str, str], request_id: str | None, deadline: float) -> Any:
+        """One GET attempt: send, check the status, decode the body."""
+        status, content, headers = self._send("GET", path, request_id, deadline, headers=dict(auth))
         self._raise_for_status(status, headers)
         return _decode_json(content)
 
-    def _send(self, method: str, path: str, request_id: str | None, **kwargs: Any) -> tuple[int, bytes, Any]:
-        """Make one call and read its body within the size and time limits."""
+    def _send(
+        self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
+    ) -> tuple[int, bytes, Any]:
+        """Make one call and read its body within the size limit and the deadline."""
         headers = kwargs.pop("headers", {})
         if request_id:
             headers["X-Request-ID"] = request_id
-        started = time.monotonic()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PassportTimeout(f"{method} {path}: no time left for another attempt")
+        timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
         try:
             with self._session.request(
-                method, self.base_url + path, headers=headers, timeout=self._timeout, stream=True,
+                method, self.base_url + path, headers=headers, timeout=timeout, stream=True,
                 allow_redirects=False, **kwargs,
             ) as response:
-                content = self._read_bounded(response, started)
+                content = self._read_bounded(response, deadline)
                 return response.status_code, content, response.headers
         except requests.Timeout:
             raise PassportTimeout(f"{method} {path} timed out") from None
         except requests.RequestException as exc:
             raise PassportUnreachable(f"{method} {path} failed: {type(exc).__name__}") from None
 
-    def _read_bounded(self, response: requests.Response, started: float) -> bytes:
+    def _read_bounded(self, response: requests.Response, deadline: float) -> bytes:
         """Read the body, refusing one that is too large or that trickles past the deadline."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_response_bytes:
@@ -179,7 +251,7 @@ class PassportClient:
             size += len(chunk)
             if size > self._max_response_bytes:
                 raise PassportBadResponse("body is over the size limit")
-            if time.monotonic() - started > self._deadline_seconds:
+            if time.monotonic() > deadline:
                 raise PassportTimeout("body did not arrive in time")
             chunks.append(chunk)
         return b"".join(chunks)
@@ -200,7 +272,7 @@ class PassportClient:
         if 400 <= status < 500:
             raise PassportRejectedRequest(f"answered {status}")
         if status >= 500:
-            raise PassportServerError(f"answered {status}")
+            raise PassportServerError(status)
         raise PassportBadResponse(f"unexpected status {status}")
 
 

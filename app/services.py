@@ -1,24 +1,28 @@
-"""Build the long-lived parts (store, Passport client, tokens, customer service) from config.
+"""Build the long-lived parts (store, breakers, Passport client, tokens, customer service) from config.
 
 They are created once per process by ``init_app`` and kept in ``app.extensions``, so requests
 share one connection pool to Passport and one to Redis.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
 
+from app.breaker import CircuitBreaker
 from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore, connect_redis
-from app.customers import CustomerService
+from app.customers import CachePolicy, CustomerService
 from app.freshness import FreshnessPolicy
 from app.passport import PassportClient
 from app.tokens import TokenProvider, account_for
 
 EXTENSION = "passport_bff"
-# A token fetch may take the whole connect + read timeout; the lock must outlive it.
-TOKEN_LOCK_EXTRA_SECONDS = 1.0
+# Locks must outlive the work they guard: a token fetch plus a customer fetch, and a margin.
+LOCK_MARGIN_SECONDS = 1.0
+# Background refreshes (stale-while-revalidate) per process; each customer has at most one.
+REFRESH_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Services:
     passport: PassportClient
     tokens: TokenProvider
     customers: CustomerService
+    redis_configured: bool
 
 
 def build_store(config: dict[str, Any]) -> CacheStore:
@@ -34,21 +39,34 @@ def build_store(config: dict[str, Any]) -> CacheStore:
     url = config["REDIS_URL"]
     if not url:
         return MemoryStore()
-    return RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]))
+    breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"])
+    return RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]), breaker)
 
 
-def build_services(config: dict[str, Any]) -> Services:
-    """Wire every service from validated settings."""
-    store = build_store(config)
-    keys = CacheKeys(config["CACHE_KEY_PREFIX"])
-    passport = PassportClient(
+def build_passport(config: dict[str, Any]) -> PassportClient:
+    breaker = CircuitBreaker(
+        "passport", config["PASSPORT_BREAKER_FAILURES"], config["PASSPORT_BREAKER_RESET_SECONDS"]
+    )
+    return PassportClient(
         config["PASSPORT_BASE_URL"],
         config["PASSPORT_CLIENT_ID"],
         config["PASSPORT_CLIENT_SECRET"],
         timeout_seconds=config["PASSPORT_TIMEOUT_SECONDS"],
         connect_timeout_seconds=config["PASSPORT_CONNECT_TIMEOUT_SECONDS"],
         max_response_bytes=config["PASSPORT_MAX_RESPONSE_BYTES"],
+        breaker=breaker,
+        deadline_seconds=config["PASSPORT_DEADLINE_SECONDS"],
+        retries=config["PASSPORT_RETRIES"],
+        retry_backoff_seconds=config["PASSPORT_RETRY_BACKOFF_SECONDS"],
     )
+
+
+def build_services(config: dict[str, Any]) -> Services:
+    """Wire every service from validated settings."""
+    store = build_store(config)
+    keys = CacheKeys(config["CACHE_KEY_PREFIX"])
+    passport = build_passport(config)
+    token_fetch_seconds = config["PASSPORT_CONNECT_TIMEOUT_SECONDS"] + config["PASSPORT_TIMEOUT_SECONDS"]
     tokens = TokenProvider(
         passport.issue_token,
         store,
@@ -56,15 +74,21 @@ def build_services(config: dict[str, Any]) -> Services:
         account_for(config["PASSPORT_BASE_URL"], config["PASSPORT_CLIENT_ID"]),
         refresh_margin_seconds=config["PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS"],
         default_ttl_seconds=config["PASSPORT_TOKEN_DEFAULT_TTL_SECONDS"],
-        lock_seconds=config["PASSPORT_CONNECT_TIMEOUT_SECONDS"]
-        + config["PASSPORT_TIMEOUT_SECONDS"]
-        + TOKEN_LOCK_EXTRA_SECONDS,
+        lock_seconds=token_fetch_seconds + LOCK_MARGIN_SECONDS,
     )
-    freshness = FreshnessPolicy(
-        config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"], config["CACHE_TTL_MAX_SECONDS"]
+    policy = CachePolicy(
+        freshness=FreshnessPolicy(
+            config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"], config["CACHE_TTL_MAX_SECONDS"]
+        ),
+        stale_while_revalidate_seconds=config["CACHE_STALE_WHILE_REVALIDATE_SECONDS"],
+        stale_if_error_seconds=config["CACHE_STALE_IF_ERROR_SECONDS"],
+        not_found_seconds=config["CACHE_NOT_FOUND_SECONDS"],
+        lock_wait_seconds=config["CACHE_LOCK_WAIT_SECONDS"],
+        lock_ttl_seconds=token_fetch_seconds + config["PASSPORT_DEADLINE_SECONDS"] + LOCK_MARGIN_SECONDS,
     )
-    customers = CustomerService(passport, tokens, store, keys, freshness)
-    return Services(store, passport, tokens, customers)
+    refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
+    customers = CustomerService(passport, tokens, store, keys, policy, refresher)
+    return Services(store, passport, tokens, customers, redis_configured=bool(config["REDIS_URL"]))
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ lives in the shared store so that one fetch serves the whole cluster, with an in
 that most requests do not even ask the store. Only one worker fetches at a time: it holds a
 store lock (``SET NX PX`` with an owner value, released by compare-and-delete) while the others
 poll the store for its result for a bounded time, then fetch on their own rather than wait on.
+Without the store (Redis down) each process keeps and renews its own token.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app.cache import CacheKeys, CacheStore
+from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,12 @@ class TokenProvider:
         with self._local_lock:
             if self._local is not None and self._local.access_token == access_token:
                 self._local = None
-        shared = CachedToken.decode(self._store.get(self._token_key))
-        if shared is not None and shared.access_token == access_token:
-            self._store.delete_if_equal(self._token_key, shared.stored_as)
+        try:
+            shared = CachedToken.decode(self._store.get(self._token_key))
+            if shared is not None and shared.access_token == access_token:
+                self._store.delete_if_equal(self._token_key, shared.stored_as)
+        except StoreUnavailable:
+            pass  # nothing shared to forget; the in-process copy is gone already
 
     def call_with_token(self, call: Callable[[str], T], request_id: str | None = None) -> T:
         """Run ``call(token)``; on a 401, renew the token and try exactly once more."""
@@ -115,7 +119,10 @@ class TokenProvider:
         return token if token is not None and token.usable_until > self._clock() else None
 
     def _usable_shared(self) -> CachedToken | None:
-        token = CachedToken.decode(self._store.get(self._token_key))
+        try:
+            token = CachedToken.decode(self._store.get(self._token_key))
+        except StoreUnavailable:
+            return None
         return token if token is not None and token.usable_until > self._clock() else None
 
     def _fetch_coordinated(self, request_id: str | None) -> CachedToken:
@@ -123,11 +130,15 @@ class TokenProvider:
         owner = secrets.token_hex(16).encode()
         deadline = self._clock() + self._lock_seconds
         while self._clock() < deadline:
-            if self._store.add(self._lock_key, owner, self._lock_seconds):
+            try:
+                locked = self._store.add(self._lock_key, owner, self._lock_seconds)
+            except StoreUnavailable:
+                return self._fetch_and_share(request_id)  # nobody to coordinate with
+            if locked:
                 try:
                     return self._usable_shared() or self._fetch_and_share(request_id)
                 finally:
-                    self._store.delete_if_equal(self._lock_key, owner)
+                    self._release(owner)
             self._sleep(LOCK_POLL_SECONDS)
             token = self._usable_shared()
             if token is not None:
@@ -140,8 +151,17 @@ class TokenProvider:
         lifetime = self._usable_lifetime(grant.expires_in or self._default_ttl)
         usable_until = self._clock() + lifetime
         stored_as = b"%.3f %s" % (usable_until, grant.access_token.encode("ascii"))
-        self._store.set(self._token_key, stored_as, lifetime)
+        try:
+            self._store.set(self._token_key, stored_as, lifetime)
+        except StoreUnavailable:
+            pass  # kept in-process only until the store is back
         return CachedToken(grant.access_token, usable_until, stored_as)
+
+    def _release(self, owner: bytes) -> None:
+        try:
+            self._store.delete_if_equal(self._lock_key, owner)
+        except StoreUnavailable:
+            pass  # the lock expires by itself
 
     def _usable_lifetime(self, expires_in: int) -> float:
         """Stop using a token a margin before it expires (at most half its life)."""

@@ -41,6 +41,7 @@ class Config:
     @classmethod
     def read(cls, env: EnvReader) -> dict[str, Any]:
         """Read and validate every setting this environment uses."""
+        deadline = env.number("PASSPORT_DEADLINE_SECONDS", 10.0, minimum=0.1)
         settings: dict[str, Any] = {
             "APP_ENV": cls.APP_ENV,
             "PORT": env.integer("PORT", 8000, minimum=1, maximum=65535),
@@ -62,12 +63,26 @@ class Config:
             "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS": env.integer(
                 "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS", 300, minimum=1
             ),
+            "PASSPORT_DEADLINE_SECONDS": deadline,
+            "PASSPORT_RETRIES": env.integer("PASSPORT_RETRIES", 2, minimum=0, maximum=10),
+            "PASSPORT_RETRY_BACKOFF_SECONDS": env.number("PASSPORT_RETRY_BACKOFF_SECONDS", 0.1, minimum=0.0),
+            "PASSPORT_BREAKER_FAILURES": env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
+            "PASSPORT_BREAKER_RESET_SECONDS": env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
             "REDIS_URL": env.secret("REDIS_URL", None),
+            "REDIS_BREAKER_FAILURES": env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
+            "REDIS_BREAKER_RESET_SECONDS": env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
             "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
             "CACHE_KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "passport-bff"),
             "CACHE_TTL_FACTOR": env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),
             "CACHE_TTL_MIN_SECONDS": env.integer("CACHE_TTL_MIN_SECONDS", 30, minimum=1),
             "CACHE_TTL_MAX_SECONDS": env.integer("CACHE_TTL_MAX_SECONDS", 3600, minimum=1),
+            "CACHE_STALE_WHILE_REVALIDATE_SECONDS": env.integer(
+                "CACHE_STALE_WHILE_REVALIDATE_SECONDS", 60, minimum=0
+            ),
+            "CACHE_STALE_IF_ERROR_SECONDS": env.integer("CACHE_STALE_IF_ERROR_SECONDS", 86400, minimum=0),
+            "CACHE_NOT_FOUND_SECONDS": env.integer("CACHE_NOT_FOUND_SECONDS", 30, minimum=0),
+            # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
+            "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         }
         cls.check(settings)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.cache import CacheKeys, MemoryStore, RedisStore, connect_redis
+from app.breaker import CircuitBreaker
+from app.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable, connect_redis
 from tests.support.processes import free_port
 
 
@@ -19,7 +20,7 @@ class FakeClock:
 def store(request):
     if request.param == "memory":
         return MemoryStore()
-    return RedisStore(request.getfixturevalue("redis_client"))
+    return RedisStore(request.getfixturevalue("redis_client"), CircuitBreaker("redis", 2, 2.0))
 
 
 class TestStoreContract:
@@ -70,19 +71,48 @@ def test_memory_store_is_bounded_and_drops_the_least_recently_used():
     assert store.get("a") == b"1" and store.get("c") == b"3"
 
 
+def test_memory_store_always_answers_a_ping():
+    MemoryStore().ping()
+
+
 def test_redis_store_sets_the_ttl_in_redis(redis_client):
-    RedisStore(redis_client).set("k", b"v", 42)
+    RedisStore(redis_client, CircuitBreaker("redis", 2, 2.0)).set("k", b"v", 42)
     assert 41_000 <= redis_client.pttl("k") <= 42_000
 
 
-def test_redis_store_fails_open_when_redis_is_unreachable():
-    dead = connect_redis(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
-    store = RedisStore(dead)
-    assert store.get("k") is None
-    store.set("k", b"v", 10)
-    store.delete("k")
-    assert store.add("lock", b"me", 10) is True  # nobody to coordinate with: go ahead
-    assert store.delete_if_equal("lock", b"me") is False
+class TestUnreachableRedis:
+    @pytest.fixture
+    def dead_store(self):
+        dead = connect_redis(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
+        return RedisStore(dead, CircuitBreaker("redis", 2, 60.0))
+
+    @pytest.mark.parametrize(
+        "operation",
+        [
+            lambda store: store.get("k"),
+            lambda store: store.set("k", b"v", 10),
+            lambda store: store.delete("k"),
+            lambda store: store.add("lock", b"me", 10),
+            lambda store: store.delete_if_equal("lock", b"me"),
+            lambda store: store.ping(),
+        ],
+    )
+    def test_every_operation_raises_store_unavailable(self, dead_store, operation):
+        with pytest.raises(StoreUnavailable):
+            operation(dead_store)
+
+    def test_breaker_opens_after_repeated_failures_and_stops_touching_the_socket(self, dead_store):
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable):
+                dead_store.get("k")
+        assert dead_store.breaker.state == "open"
+        with pytest.raises(StoreUnavailable, match="circuit open"):
+            dead_store.get("k")
+
+    def test_failures_are_logged_with_operation_and_key(self, dead_store, caplog):
+        with pytest.raises(StoreUnavailable):
+            dead_store.get("the-key")
+        assert "redis get failed for the-key" in caplog.text
 
 
 def test_keys_are_namespaced_versioned_and_hash_tagged():

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import pytest
 
-from app.entry import CachedCustomer, decode_entry, encode_entry, strong_etag
+from app.entry import decode_entry, encode_entry, found_entry, not_found_entry, strong_etag
 
 BODY = b'{"id":"x","name":"Caf\xc3\xa9\nLine"}'
-ENTRY = CachedCustomer(BODY, strong_etag(BODY), fetched_at=1000.5, updated_at=900.25, fresh_seconds=30)
+ENTRY = found_entry(BODY, fetched_at=1000.5, updated_at=900.25, fresh_seconds=30)
 
 
-def test_entry_round_trips_with_body_bytes_untouched():
+def test_customer_entry_round_trips_with_body_bytes_untouched():
     assert decode_entry(encode_entry(ENTRY)) == ENTRY
+
+
+def test_not_found_entry_round_trips():
+    entry = not_found_entry(fetched_at=1000.0, fresh_seconds=30)
+    decoded = decode_entry(encode_entry(entry))
+    assert decoded == entry and not decoded.found
 
 
 @pytest.mark.parametrize(
@@ -19,10 +25,12 @@ def test_entry_round_trips_with_body_bytes_untouched():
         None,
         b"",
         b"garbage",
-        b"pbff0 1.0 1.0 30 \"x\"\nbody",  # another format version
-        b"pbff1 1.0 1.0 thirty \"x\"\nbody",
-        b"pbff1 1.0 1.0 30\nbody",
-        b"pbff1 1.0 1.0 30 \"x\"\n",  # no body
+        b"pbff0 200 1.0 1.0 30 \"x\"\nbody",  # another format version
+        b"pbff1 200 1.0 1.0 thirty \"x\"\nbody",
+        b"pbff1 200 1.0 1.0 30\nbody",
+        b"pbff1 200 1.0 1.0 30 \"x\"\n",  # a customer without a body
+        b"pbff1 404 1.0 0.0 30 -\nbody",  # a negative entry with one
+        b"pbff1 500 1.0 0.0 30 -\nbody",  # errors are never stored
         b"\x80\x04\x95 pickle-like bytes",
     ],
 )
@@ -34,7 +42,7 @@ def test_strong_etag_is_quoted_and_depends_only_on_the_body():
     assert strong_etag(BODY) == strong_etag(bytes(BODY))
     assert strong_etag(BODY) != strong_etag(BODY + b" ")
     assert strong_etag(BODY).startswith('"') and strong_etag(BODY).endswith('"')
-    assert not strong_etag(BODY).startswith('W/')
+    assert ENTRY.etag == strong_etag(BODY)
 
 
 def test_age_and_freshness_left_are_whole_seconds():

@@ -15,10 +15,11 @@ EXPECTED_STATUS = [
     (passport.PassportCredentialsRejected("x"), 502),
     (passport.PassportRejectedRequest("x"), 502),
     (passport.PassportRateLimited(7), 503),
-    (passport.PassportServerError("x"), 502),
+    (passport.PassportServerError(500), 502),
     (passport.PassportTimeout("x"), 504),
     (passport.PassportUnreachable("x"), 502),
     (passport.PassportBadResponse("x"), 502),
+    (passport.PassportCircuitOpen(3), 503),
 ]
 
 
@@ -40,9 +41,10 @@ def test_every_passport_error_class_has_a_mapping():
     assert defined - {passport.PassportError} == leaf_classes
 
 
-def test_rate_limit_passes_retry_after_on(app):
+@pytest.mark.parametrize("error", [passport.PassportRateLimited(7), passport.PassportCircuitOpen(7)])
+def test_retry_after_is_passed_on(app, error):
     with app.test_request_context():
-        response = errors.handle_passport_error(passport.PassportRateLimited(7))
+        response = errors.handle_passport_error(error)
     assert response.headers["Retry-After"] == "7"
 
 
