@@ -1,12 +1,59 @@
-"""Health endpoints for orchestrators; they need no caller credentials and reveal no config."""
+"""Health endpoints for orchestrators; they need no caller credentials and reveal no config.
+
+- ``/healthz``: the process is alive (checks nothing else, so a sick dependency never gets a
+  healthy process restarted).
+- ``/readyz``: this instance can do its job now — Redis answers (when configured), a Passport
+  token is cached or obtainable, and the Passport breaker is closed. The body names each check's
+  result; 503 when any fails, so the gateway sends traffic elsewhere.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from app.breaker import CLOSED
+from app.cache import StoreUnavailable
+from app.passport import PassportError
+from app.services import Services, services
+
 bp = Blueprint("health", __name__)
+
+OK = "ok"
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
     """Say the process is alive; deliberately checks no dependency."""
     return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    checks = readiness_checks(services())
+    ready = checks["redis"] in (OK, "not-configured") and checks["passport"] == CLOSED and checks["token"] == OK
+    response = jsonify(status="ready" if ready else "not-ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def readiness_checks(parts: Services) -> dict[str, str]:
+    """Run each readiness check; never raise."""
+    return {"redis": redis_check(parts), "passport": parts.passport.breaker.state, "token": token_check(parts)}
+
+
+def redis_check(parts: Services) -> str:
+    if not parts.redis_configured:
+        return "not-configured"
+    try:
+        parts.store.ping()
+    except StoreUnavailable:
+        return "unavailable"
+    return OK
+
+
+def token_check(parts: Services) -> str:
+    try:
+        parts.tokens.get()
+    except PassportError:
+        return "unavailable"
+    return OK

@@ -176,11 +176,12 @@ class PassportClient:
 
     def issue_token(self, request_id: str | None = None) -> TokenGrant:
         """Ask Passport for a new access token with our client credentials."""
+        return self._guarded(lambda: self._issue_token_once(request_id))
+
+    def _issue_token_once(self, request_id: str | None) -> TokenGrant:
         body = dict(self._credentials, grant_type="client_credentials")
         deadline = time.monotonic() + self._connect_timeout + self._read_timeout
-        status, content, headers = self._guarded(
-            lambda: self._send("POST", TOKEN_PATH, request_id, deadline, json=body)
-        )
+        status, content, headers = self._send("POST", TOKEN_PATH, request_id, deadline, json=body)
         if status in (400, 401, 403):
             log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
             raise PassportCredentialsRejected(f"token endpoint answered {status}")
