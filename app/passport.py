@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import marshmallow as ma
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
@@ -242,19 +243,29 @@ class PassportClient:
             raise PassportUnreachable(f"{method} {path} failed: {type(exc).__name__}") from None
 
     def _read_bounded(self, response: requests.Response, deadline: float) -> bytes:
-        """Read the body, refusing one that is too large or that trickles past the deadline."""
+        """Read the body, refusing one that is too large or that trickles past the deadline.
+
+        ``read1`` returns whatever one socket read brings, so the deadline is checked between
+        reads even when an upstream sends a byte at a time (``iter_content`` would block until
+        a whole chunk arrived).
+        """
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_response_bytes:
             raise PassportBadResponse(f"body of {declared} bytes is over the limit")
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(CHUNK_BYTES):
-            size += len(chunk)
-            if size > self._max_response_bytes:
-                raise PassportBadResponse("body is over the size limit")
-            if time.monotonic() > deadline:
-                raise PassportTimeout("body did not arrive in time")
-            chunks.append(chunk)
+        try:
+            while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                size += len(chunk)
+                if size > self._max_response_bytes:
+                    raise PassportBadResponse("body is over the size limit")
+                if time.monotonic() > deadline:
+                    raise PassportTimeout("body did not arrive in time")
+                chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise PassportTimeout("body did not arrive in time") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise PassportUnreachable(f"body broken: {type(exc).__name__}") from None
         return b"".join(chunks)
 
     @staticmethod
