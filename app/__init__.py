@@ -8,20 +8,20 @@ from flask import Flask
 
 from config import load_config
 
-MAX_REQUEST_BODY_BYTES = 64 * 1024
-
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
-    from app import api, errors, health, observability, services
+    from app import api, auth, errors, health, observability, ratelimit, security, services
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(environ))
     app.config.from_mapping(overrides or {})
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY_BYTES
     observability.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
     services.init_app(app)
+    auth.init_app(app)
+    ratelimit.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     return app

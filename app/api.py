@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, Response, g
 
+from app.auth import authorize_customers, require_scope
 from app.customers import CacheResult, CustomerAnswer
 from app.errors import CUSTOMER_NOT_FOUND, INVALID_CUSTOMER_ID, Problem, problem_from_passport
 from app.passport import PassportError
@@ -27,8 +28,10 @@ def canonical_customer_id(raw: str) -> str:
 
 
 @bp.get("/v1/customers/<path:customer_id>")
+@require_scope("customers.read")
 def get_customer(customer_id: str) -> Response:
     canonical = canonical_customer_id(customer_id)
+    authorize_customers([canonical])
     try:
         answer = services().customers.lookup(canonical, g.request_id)
     except PassportError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from app.auth import public
 from app.breaker import CLOSED
 from app.cache import StoreUnavailable
 from app.passport import PassportError
@@ -21,12 +22,14 @@ OK = "ok"
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     """Say the process is alive; deliberately checks no dependency."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@public
 def readyz() -> Response:
     checks = readiness_checks(services())
     ready = checks["redis"] in (OK, "not-configured") and checks["passport"] == CLOSED and checks["token"] == OK

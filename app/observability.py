@@ -58,9 +58,11 @@ def finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
     elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     route = request.url_rule.rule if request.url_rule else "-"
+    caller = g.get("caller")
     access_log.info(
-        "%s %s %s cache=%s %.1fms",
-        request.method, route, response.status_code, response.headers.get("X-Cache", "-"), elapsed_ms,
+        "%s %s %s caller=%s cache=%s %.1fms",
+        request.method, route, response.status_code, caller.name if caller else "-",
+        response.headers.get("X-Cache", "-"), elapsed_ms,
     )
     return response
 

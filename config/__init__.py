@@ -14,18 +14,23 @@ fails before it serves a request.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from config.readers import ConfigError, EnvReader
+from config.security import caller_auth_configured, read_security
 
 __all__ = ["ConfigError", "Config", "DevelopmentConfig", "TestingConfig", "ProductionConfig", "load_config"]
 
 EMULATOR_BASE_URL = "http://127.0.0.1:8090"
 EMULATOR_CLIENT_ID = "dev-client-id"
 EMULATOR_CLIENT_SECRET = "dev-client-secret"
+# The development API key is public by design (README); production never accepts it.
+DEVELOPMENT_API_KEY = "dev-api-key"
+DEVELOPMENT_API_KEYS = f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}:customers.read+customers.purge"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -36,6 +41,9 @@ class Config:
     DEFAULT_PASSPORT_BASE_URL: str | None = None
     DEFAULT_PASSPORT_CLIENT_ID: str | None = None
     DEFAULT_PASSPORT_CLIENT_SECRET: str | None = None
+    DEFAULT_API_KEYS: str | None = None
+    DEFAULT_AUTH_MODE = "enforced"
+    DEFAULT_RATE_LIMIT = "6000 per minute"
     REQUIRED: tuple[str, ...] = ()
 
     @classmethod
@@ -85,6 +93,8 @@ class Config:
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         }
+        settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
+        settings["FLASK_DEBUG_REQUESTED"] = (env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no")
         cls.check(settings)
         return settings
 
@@ -112,12 +122,16 @@ class DevelopmentConfig(Config):
     DEFAULT_PASSPORT_BASE_URL = EMULATOR_BASE_URL
     DEFAULT_PASSPORT_CLIENT_ID = EMULATOR_CLIENT_ID
     DEFAULT_PASSPORT_CLIENT_SECRET = EMULATOR_CLIENT_SECRET
+    DEFAULT_API_KEYS = DEVELOPMENT_API_KEYS
 
 
 class TestingConfig(DevelopmentConfig):
-    """The test suite: development defaults, with tests overriding what they exercise."""
+    """The test suite: development defaults, no caller auth or rate limit unless a test sets them."""
 
     APP_ENV = "testing"
+    DEFAULT_API_KEYS = None
+    DEFAULT_AUTH_MODE = "gateway-trusted"
+    DEFAULT_RATE_LIMIT = "off"
 
 
 class ProductionConfig(Config):
@@ -137,6 +151,19 @@ class ProductionConfig(Config):
                 "PASSPORT_CLIENT_ID / PASSPORT_CLIENT_SECRET hold the emulator's development "
                 "credentials; production needs the real Passport credentials"
             )
+        if settings["FLASK_DEBUG_REQUESTED"]:
+            raise ConfigError("FLASK_DEBUG must not be set in production: the debugger runs code for anyone")
+        if settings["AUTH_MODE"] == "enforced" and not caller_auth_configured(settings):
+            raise ConfigError(
+                "production needs caller authentication: set AUTH_API_KEYS, AUTH_JWT_SECRET or "
+                "AUTH_JWKS_URL, or AUTH_MODE=gateway-trusted if the gateway authenticates every caller"
+            )
+        if any(entry.sha256_hex == DEVELOPMENT_API_KEYS.split(":")[1] for entry in settings["AUTH_API_KEYS"]):
+            raise ConfigError("AUTH_API_KEYS holds the public development key; production needs its own keys")
+        if (settings["AUTH_JWT_SECRET"] or settings["AUTH_JWKS_URL"]) and not (
+            settings["AUTH_JWT_ISSUER"] and settings["AUTH_JWT_AUDIENCE"]
+        ):
+            raise ConfigError("production JWT verification needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
 
 
 CONFIGS: dict[str, type[Config]] = {

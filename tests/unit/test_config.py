@@ -11,6 +11,7 @@ PRODUCTION = {
     "PASSPORT_CLIENT_ID": "live-id",
     "PASSPORT_CLIENT_SECRET": "live-secret",
     "REDIS_URL": "redis://cache:6379/0",
+    "AUTH_API_KEYS": "frontend:" + "a" * 64,
 }
 
 
@@ -100,3 +101,88 @@ def test_unknown_app_env_lists_the_valid_ones():
 
 def test_base_url_loses_its_trailing_slash():
     assert load_config({"PASSPORT_BASE_URL": "https://x.test/"})["PASSPORT_BASE_URL"] == "https://x.test"
+
+
+def test_production_refuses_to_start_without_caller_authentication():
+    environ = {k: v for k, v in PRODUCTION.items() if k != "AUTH_API_KEYS"}
+    with pytest.raises(ConfigError, match="AUTH_API_KEYS"):
+        load_config(environ)
+
+
+def test_production_may_leave_authentication_to_the_gateway_explicitly():
+    environ = {k: v for k, v in PRODUCTION.items() if k != "AUTH_API_KEYS"}
+    assert load_config({**environ, "AUTH_MODE": "gateway-trusted"})["AUTH_MODE"] == "gateway-trusted"
+
+
+def test_production_refuses_the_public_development_key():
+    from config import DEVELOPMENT_API_KEYS
+    with pytest.raises(ConfigError, match="development key"):
+        load_config({**PRODUCTION, "AUTH_API_KEYS": DEVELOPMENT_API_KEYS})
+
+
+def test_production_jwt_needs_issuer_and_audience():
+    with pytest.raises(ConfigError, match="AUTH_JWT_ISSUER"):
+        load_config({**PRODUCTION, "AUTH_JWT_SECRET": "s" * 32})
+
+
+def test_development_configures_the_documented_development_key():
+    import hashlib
+    entries = load_config({})["AUTH_API_KEYS"]
+    assert [e.name for e in entries] == ["dev"]
+    assert entries[0].sha256_hex == hashlib.sha256(b"dev-api-key").hexdigest()
+
+
+def test_api_keys_parse_names_hashes_and_scopes():
+    entries = load_config({"AUTH_API_KEYS": f"web:{'A' * 64}, ops:{'b' * 64}:customers.read+customers.purge"})["AUTH_API_KEYS"]
+    assert [(e.name, e.sha256_hex, sorted(e.scopes)) for e in entries] == [
+        ("web", "a" * 64, ["customers.read"]),
+        ("ops", "b" * 64, ["customers.purge", "customers.read"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["web", "web:short", f"web:{'g' * 64}", f"web:{'a' * 64}:customers.write", f"a b:{'a' * 64}",
+     f"web:{'a' * 64},web:{'b' * 64}"],
+)
+def test_malformed_api_keys_are_rejected_without_echoing_them(value):
+    with pytest.raises(ConfigError, match="AUTH_API_KEYS") as excinfo:
+        load_config({"AUTH_API_KEYS": value})
+    assert "a" * 64 not in str(excinfo.value)
+
+
+def test_api_keys_can_come_from_a_file(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"web:{'c' * 64}\n")
+    assert load_config({"AUTH_API_KEYS_FILE": str(keys)})["AUTH_API_KEYS"][0].name == "web"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTH_MODE", "trust-me"),
+        ("AUTH_JWT_SECRET", "too-short"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("RATELIMIT_DEFAULT", "lots"),
+        ("CACHE_ENCRYPTION_KEYS", "not-a-fernet-key"),
+        ("TRUSTED_PROXY_HOPS", "-1"),
+    ],
+)
+def test_invalid_security_settings_are_rejected_naming_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: value})
+
+
+def test_rate_limit_can_be_switched_off():
+    assert load_config({"RATELIMIT_DEFAULT": "off"})["RATELIMIT_DEFAULT"] is None
+
+
+def test_encryption_keys_are_validated_and_kept_in_order():
+    from cryptography.fernet import Fernet
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    assert load_config({"CACHE_ENCRYPTION_KEYS": f"{first},{second}"})["CACHE_ENCRYPTION_KEYS"] == (first, second)
+
+
+def test_production_refuses_flask_debug():
+    with pytest.raises(ConfigError, match="FLASK_DEBUG"):
+        load_config({**PRODUCTION, "FLASK_DEBUG": "1"})

@@ -1,0 +1,56 @@
+"""Per-caller rate limits (Flask-Limiter), shared through the same Redis as the cache.
+
+Limits are counted per authenticated caller (API key name or JWT subject), or per client address
+for anonymous requests, with ``RATELIMIT_DEFAULT`` (Flask-Limiter's syntax, e.g. ``600 per
+minute``; ``off`` disables it). Over the limit: 429 problem+json with ``Retry-After``. When Redis
+is down the limiter **fails open**, availability first: it logs it and counts per process in
+memory until Redis answers again. Health checks are never limited.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "passport_bff_limiter"
+
+
+def caller_key() -> str:
+    caller = g.get("caller")
+    return f"caller:{caller.name}" if caller is not None else f"addr:{request.remote_addr}"
+
+
+def exempt() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "public", False)
+
+
+def init_app(app: Flask) -> None:
+    """Install the limiter; call after caller authentication so that ``g.caller`` is known."""
+    limit = app.config["RATELIMIT_DEFAULT"]
+    if not limit:
+        return
+    redis_url = app.config["REDIS_URL"]
+    options = {}
+    if redis_url:
+        timeout = app.config["REDIS_SOCKET_TIMEOUT_SECONDS"]
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
+    limiter = Limiter(
+        caller_key,
+        app=app,
+        default_limits=[limit],
+        default_limits_exempt_when=exempt,
+        storage_uri=redis_url or "memory://",
+        storage_options=options,
+        strategy="moving-window",
+        key_prefix=f"{app.config['CACHE_KEY_PREFIX']}:v1:ratelimit",
+        headers_enabled=True,
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+    )
+    app.extensions[EXTENSION] = limiter

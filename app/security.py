@@ -1,0 +1,45 @@
+"""Gateway fit and response hardening: proxies, body size, CORS, security headers, no debugger.
+
+- ``TRUSTED_PROXY_HOPS`` proxies in front of us are believed (werkzeug's ``ProxyFix``), so logs and
+  rate limits see the real client; with 0 (the default) forwarded headers are ignored.
+- Request bodies are capped at ``MAX_REQUEST_BODY_BYTES`` (413 problem beyond).
+- CORS is off unless ``CORS_ALLOWED_ORIGINS`` lists the browser origins allowed to call us.
+- Every answer says ``nosniff``, cannot be framed, sends no referrer and, unless it set its own
+  caching rule, ``Cache-Control: no-store``.
+"""
+from __future__ import annotations
+
+from flask import Flask, Response
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+CORS_REQUEST_HEADERS = ["X-API-Key", "Authorization", "X-Request-ID", "If-None-Match", "Content-Type"]
+CORS_EXPOSED_HEADERS = ["ETag", "Age", "X-Cache", "Cache-Status", "X-Request-ID", "Retry-After"]
+CORS_MAX_AGE_SECONDS = 600
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BODY_BYTES"]
+    origins = app.config["CORS_ALLOWED_ORIGINS"]
+    if origins:
+        CORS(app, origins=list(origins), allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS,
+             max_age=CORS_MAX_AGE_SECONDS, vary_header=True)
+    if app.config["APP_ENV"] == "production":
+        app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says
+    app.after_request(add_security_headers)
