@@ -60,8 +60,8 @@ def finish_request(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "-"
     caller = g.get("caller")
     access_log.info(
-        "%s %s %s caller=%s cache=%s %.1fms",
-        request.method, route, response.status_code, caller.name if caller else "-",
+        "%s %s %s client=%s caller=%s cache=%s %.1fms",
+        request.method, route, response.status_code, request.remote_addr, caller.name if caller else "-",
         response.headers.get("X-Cache", "-"), elapsed_ms,
     )
     return response

@@ -9,8 +9,9 @@
 """
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 from flask_cors import CORS
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 SECURITY_HEADERS = {
@@ -31,6 +32,13 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def refuse_large_bodies() -> None:
+    """Refuse an announced oversized body before anything reads it (413 problem)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"Request bodies are limited to {limit} bytes.")
+
+
 def init_app(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
@@ -42,4 +50,5 @@ def init_app(app: Flask) -> None:
              max_age=CORS_MAX_AGE_SECONDS, vary_header=True)
     if app.config["APP_ENV"] == "production":
         app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says
+    app.before_request(refuse_large_bodies)
     app.after_request(add_security_headers)
