@@ -12,8 +12,11 @@ import re
 import sys
 import time
 import uuid
+from typing import TextIO
 
 from flask import Flask, Response, g, has_request_context, request
+
+from app.redaction import RedactingFilter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
@@ -30,15 +33,22 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def log_handler(stream: TextIO) -> logging.Handler:
+    """The handler every log line goes through: request id stamped, PII and secrets redacted."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactingFilter())
+    return handler
+
+
 def configure_logging(level: str) -> None:
     """Log to stdout (12-factor), once per process, whoever builds the app first."""
     root = logging.getLogger()
     if any(getattr(h, "passport_bff", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = log_handler(sys.stdout)
     handler.passport_bff = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(level)
 
