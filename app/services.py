@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from app.breaker import CircuitBreaker
 from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore, connect_redis
 from app.customers import CachePolicy, CustomerService
+from app.encryption import EncryptedStore
 from app.freshness import FreshnessPolicy
 from app.passport import PassportClient
 from app.tokens import TokenProvider, account_for
@@ -35,12 +36,16 @@ class Services:
 
 
 def build_store(config: dict[str, Any]) -> CacheStore:
-    """Use the shared Redis when ``REDIS_URL`` is set, else an in-process store."""
+    """Use the shared Redis when ``REDIS_URL`` is set, else an in-process store; seal if asked."""
     url = config["REDIS_URL"]
-    if not url:
-        return MemoryStore()
-    breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"])
-    return RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]), breaker)
+    store: CacheStore
+    if url:
+        breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"])
+        store = RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]), breaker)
+    else:
+        store = MemoryStore()
+    keys = config["CACHE_ENCRYPTION_KEYS"]
+    return EncryptedStore(store, keys) if keys else store
 
 
 def build_passport(config: dict[str, Any]) -> PassportClient:

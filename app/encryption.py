@@ -1,0 +1,51 @@
+"""Encryption at rest of everything passport-bff stores (customer PII, the Passport token).
+
+With ``CACHE_ENCRYPTION_KEYS`` set, ``EncryptedStore`` wraps the store: values are sealed with
+Fernet (AES-128-CBC + HMAC-SHA256, authenticated) by the first key and opened by any of them
+(``MultiFernet``: rotate by putting the new key first, then dropping the old one once entries
+have expired). A value that does not open — tampered, or sealed by a retired key — is a miss,
+never an error. Keys are never logged.
+"""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from app.cache import CacheStore
+
+
+class EncryptedStore:
+    """A ``CacheStore`` that seals values before they reach the inner store."""
+
+    def __init__(self, inner: CacheStore, keys: tuple[str, ...]) -> None:
+        self.inner = inner
+        self._fernet = MultiFernet([Fernet(key) for key in keys])
+
+    def get(self, key: str) -> bytes | None:
+        return self._open(self.inner.get(key))
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self.inner.set(key, self._fernet.encrypt(value), ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return self.inner.add(key, self._fernet.encrypt(value), ttl_seconds)
+
+    def delete_if_equal(self, key: str, value: bytes) -> bool:
+        """Compare plaintexts, then delete by the exact sealed bytes (sealing is randomised)."""
+        sealed = self.inner.get(key)
+        if sealed is None or self._open(sealed) != value:
+            return False
+        return self.inner.delete_if_equal(key, sealed)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def _open(self, sealed: bytes | None) -> bytes | None:
+        if sealed is None:
+            return None
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken:
+            return None
