@@ -61,7 +61,11 @@ def main() -> None:
     wait_for_port(port, service, "passport-bff")
     print(f"passport-bff listening on http://{LOOPBACK}:{port} (APP_ENV={env['APP_ENV']}, "
           f"upstream: {upstream}, cache: {cache})", flush=True)
-    print(f"try: curl -i http://{LOOPBACK}:{port}/v1/customers/db7e89e7-59d8-4ab1-b675-a2ae52c3339e", flush=True)
+    key_hint = "" if "AUTH_API_KEYS" in env else " -H 'X-API-Key: dev-api-key'"
+    if "AUTH_API_KEYS" not in env:
+        print("development API key (public, refused in production): dev-api-key", flush=True)
+    print(f"try: curl -i{key_hint} http://{LOOPBACK}:{port}/v1/customers/db7e89e7-59d8-4ab1-b675-a2ae52c3339e",
+          flush=True)
     try:
         service.wait()
     except KeyboardInterrupt:
