@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -18,6 +18,7 @@ from redis.retry import Retry
 log = logging.getLogger(__name__)
 
 EXTENSION = "passport_bff_limiter"
+RETRY_STATUSES = (429, 503)
 
 
 def caller_key() -> str:
@@ -30,11 +31,19 @@ def exempt() -> bool:
     return getattr(view, "public", False)
 
 
+def keep_retry_after_for_refusals(response: Response) -> Response:
+    """Flask-Limiter adds ``Retry-After`` to every answer; it only means something on a refusal."""
+    if response.status_code not in RETRY_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Install the limiter; call after caller authentication so that ``g.caller`` is known."""
     limit = app.config["RATELIMIT_DEFAULT"]
     if not limit:
         return
+    app.after_request(keep_retry_after_for_refusals)  # registered first, so it runs after the limiter's
     redis_url = app.config["REDIS_URL"]
     options = {}
     if redis_url:

@@ -93,6 +93,12 @@ class TestRateLimits:
         assert int(response.headers["Retry-After"]) > 0
         assert response.get_json()["request_id"] == response.headers["X-Request-ID"]
 
+    def test_answers_within_the_limit_carry_no_retry_after(self, client, emulator):
+        response = client.get(URL, headers={"X-API-Key": "alpha"})
+        assert response.status_code == 200
+        assert "Retry-After" not in response.headers
+        assert response.headers["X-RateLimit-Limit"] == "3"
+
     def test_limits_are_per_caller(self, client, emulator):
         for _ in range(4):
             client.get(URL, headers={"X-API-Key": "alpha"})
