@@ -3,11 +3,20 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, g, request
+from werkzeug.http import unquote_etag
 
 from app.auth import authorize_customers, require_scope
 from app.customers import CacheResult, CustomerAnswer
-from app.errors import CUSTOMER_NOT_FOUND, INVALID_CUSTOMER_ID, Problem, problem_from_passport
+from app.cache import StoreUnavailable
+from app.errors import (
+    CACHE_UNAVAILABLE,
+    CUSTOMER_NOT_FOUND,
+    INVALID_CUSTOMER_ID,
+    INVALID_PARAMETER,
+    Problem,
+    problem_from_passport,
+)
 from app.passport import PassportError
 from app.services import services
 
@@ -43,13 +52,33 @@ def get_customer(customer_id: str) -> Response:
     return customer_response(answer)
 
 
+@bp.delete("/v1/customers/<customer_id>/cache")
+@require_scope("customers.purge")
+def purge_customer(customer_id: str) -> Response:
+    """Forget the cached copy (and a remembered 404); with ``?refresh=true`` fetch it again now."""
+    canonical = canonical_customer_id(customer_id)
+    refresh = request.args.get("refresh", "false").lower()
+    if refresh not in ("true", "false"):
+        raise Problem(INVALID_PARAMETER, "refresh must be true or false.")
+    try:
+        services().customers.purge(canonical)
+    except StoreUnavailable:
+        raise Problem(CACHE_UNAVAILABLE, "The cache cannot be reached; nothing was purged.") from None
+    if refresh == "true":
+        try:
+            services().customers.lookup(canonical, g.request_id)
+        except PassportError as exc:
+            raise problem_from_passport(exc) from None
+    return Response(status=204)
+
+
 def customer_response(answer: CustomerAnswer) -> Response:
-    """Send the stored bytes with the caching headers a frontend (and its browser) needs."""
+    """Send the stored bytes with the caching headers; 304 when the caller has them already."""
     entry = answer.entry
-    response = Response(entry.body, status=200, content_type=JSON)
-    response.headers["ETag"] = entry.etag
-    response.headers.update(cache_headers(answer))
-    return response
+    headers = {"ETag": entry.etag, **cache_headers(answer)}
+    if request.if_none_match and request.if_none_match.contains_weak(unquote_etag(entry.etag)[0]):
+        return Response(status=304, headers=headers)  # RFC 9110 §13.1.2: weak comparison
+    return Response(entry.body, status=200, content_type=JSON, headers=headers)
 
 
 def cache_headers(answer: CustomerAnswer) -> dict[str, str]:

@@ -115,6 +115,10 @@ class CustomerService:
                 return answer(entry, CacheResult.STALE, now, f"hit; ttl={left}; detail=stale-while-revalidate")
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
 
+    def purge(self, customer_id: str) -> None:
+        """Forget the cached copy or remembered 404; raises ``StoreUnavailable`` if that failed."""
+        self._store.delete(self._keys.customer(customer_id))
+
     def _coalesced(self, customer_id: str, fetch: Callable[[], CustomerAnswer]) -> CustomerAnswer:
         """Share one fetch among this process's threads; followers' answers say so."""
         result, ran_it = self._in_flight.run(customer_id, fetch)
