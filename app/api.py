@@ -17,6 +17,7 @@ from app.errors import (
     Problem,
     problem_from_passport,
 )
+from app.metrics import CACHE_REQUESTS
 from app.passport import PassportError
 from app.services import services
 
@@ -44,9 +45,11 @@ def get_customer(customer_id: str) -> Response:
     try:
         answer = services().customers.lookup(canonical, g.request_id)
     except PassportError as exc:
+        CACHE_REQUESTS.labels("error").inc()
         problem = problem_from_passport(exc)
         problem.extra_headers.update({"X-Cache": "MISS", "Cache-Status": UPSTREAM_FAILED_STATUS})
         raise problem from None
+    CACHE_REQUESTS.labels(answer.cache.value.lower()).inc()
     if not answer.entry.found:
         raise Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(answer))
     return customer_response(answer)

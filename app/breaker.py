@@ -33,9 +33,15 @@ class CircuitBreaker:
     """Count consecutive failures of one dependency and stop calling it for a while."""
 
     def __init__(
-        self, name: str, failure_threshold: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str,
+        failure_threshold: int,
+        reset_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_state: Callable[[str, str], None] | None = None,
     ) -> None:
         self.name = name
+        self._on_state = on_state
         self._threshold = failure_threshold
         self._reset_seconds = reset_seconds
         self._clock = clock
@@ -53,6 +59,7 @@ class CircuitBreaker:
         """Let the call through, or raise ``CircuitOpen``; in half-open, admit one trial only."""
         with self._lock:
             state = self._state_now()
+            self._report(state)
             if state == CLOSED:
                 return
             if state == HALF_OPEN and not self._trial_in_flight:
@@ -79,6 +86,7 @@ class CircuitBreaker:
             self._failures = 0
             self._opened_at = None
             self._trial_in_flight = False
+            self._report(CLOSED)
 
     def record_failure(self) -> None:
         with self._lock:
@@ -86,11 +94,16 @@ class CircuitBreaker:
             if self._trial_in_flight or self._failures >= self._threshold:
                 self._opened_at = self._clock()
             self._trial_in_flight = False
+            self._report(self._state_now())
 
     def record_neutral(self) -> None:
         """End a call that says nothing about the dependency's health (a 404, say)."""
         with self._lock:
             self._trial_in_flight = False
+
+    def _report(self, state: str) -> None:
+        if self._on_state is not None:
+            self._on_state(self.name, state)
 
     def _state_now(self) -> str:
         if self._opened_at is None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
 
+from app import metrics
 from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.coalescing import SingleFlight
 from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
@@ -124,6 +125,7 @@ class CustomerService:
         result, ran_it = self._in_flight.run(customer_id, fetch)
         if ran_it or result.cache is not CacheResult.MISS:
             return result
+        metrics.COALESCED.labels("collapsed").inc()
         return replace(result, cache_status=f"{CACHE_NAME}; fwd=miss; collapsed")
 
     def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
@@ -147,7 +149,9 @@ class CustomerService:
             except StoreUnavailable:
                 return self._fetch_bypassing_store(customer_id, request_id)
             if entry is not None and entry.fresh_left(now := self._clock()) > 0:
+                metrics.COALESCED.labels("collapsed").inc()
                 return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
+        metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
         return self._fetch_without_storing(customer_id, request_id, stale)

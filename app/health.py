@@ -1,4 +1,4 @@
-"""Health endpoints for orchestrators; they need no caller credentials and reveal no config.
+"""Operational endpoints: health, readiness and metrics; no caller credentials, no config shown.
 
 - ``/healthz``: the process is alive (checks nothing else, so a sick dependency never gets a
   healthy process restarted).
@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth import public
 from app.breaker import CLOSED
 from app.cache import StoreUnavailable
+from app.metrics import exposition
 from app.passport import PassportError
 from app.services import Services, services
 
@@ -60,3 +62,9 @@ def token_check(parts: Services) -> str:
     except PassportError:
         return "unavailable"
     return OK
+
+
+@bp.get("/metrics")
+@public
+def metrics() -> Response:
+    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)

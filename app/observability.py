@@ -1,9 +1,14 @@
-"""Request ids and logs: every request gets an id, every log line carries it, one line per request.
+"""Request ids, logs and HTTP metrics: every request gets an id, every log line carries it,
+one log line and one metric sample per request.
 
 The id is the gateway's ``X-Request-ID`` when it is sane (short, printable, no spaces), otherwise
 a new one; it is echoed in the response, sent to Passport and written in every problem body.
-Request log lines carry method, route template, status, cache result and duration, never a
-body or a header value other than the request id.
+
+Logs go to stdout, as JSON lines (``LOG_FORMAT=json``, the production default, via
+python-json-logger) or as text for people (``LOG_FORMAT=text``, the development default). The
+request line carries request id, client, caller, method, route template, status, cache result,
+time spent on Passport and total duration — never a body, never a header value but the id.
+Every record passes the PII/credential redaction filter (``app.redaction``).
 """
 from __future__ import annotations
 
@@ -15,12 +20,17 @@ import uuid
 from typing import TextIO
 
 from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
 
+from app import metrics
 from app.redaction import RedactingFilter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = logging.getLogger("passport_bff.access")
 
@@ -33,24 +43,33 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def log_handler(stream: TextIO) -> logging.Handler:
+def log_handler(stream: TextIO, log_format: str = "text") -> logging.Handler:
     """The handler every log line goes through: request id stamped, PII and secrets redacted."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES))
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter())
     return handler
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str) -> None:
     """Log to stdout (12-factor), once per process, whoever builds the app first."""
     root = logging.getLogger()
     if any(getattr(h, "passport_bff", False) for h in root.handlers):
         return
-    handler = log_handler(sys.stdout)
+    handler = log_handler(sys.stdout, log_format)
     handler.passport_bff = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def add_upstream_time(seconds: float) -> None:
+    """Count time spent waiting on Passport toward the current request's log line."""
+    if has_request_context():
+        g.upstream_seconds = g.get("upstream_seconds", 0.0) + seconds
 
 
 def incoming_request_id() -> str:
@@ -66,18 +85,29 @@ def start_request() -> None:
 
 def finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    route = request.url_rule.rule if request.url_rule else "-"
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
+    metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+    metrics.HTTP_DURATION.labels(route).observe(elapsed)
     caller = g.get("caller")
-    access_log.info(
-        "%s %s %s client=%s caller=%s cache=%s %.1fms",
-        request.method, route, response.status_code, request.remote_addr, caller.name if caller else "-",
-        response.headers.get("X-Cache", "-"), elapsed_ms,
-    )
+    fields = {
+        "client": request.remote_addr,
+        "caller": caller.name if caller else None,
+        "method": method,
+        "route": route,
+        "status": response.status_code,
+        "cache": response.headers.get("X-Cache"),
+        "upstream_ms": round(g.get("upstream_seconds", 0.0) * 1000, 1),
+        "duration_ms": round(elapsed * 1000, 1),
+    }
+    access_log.info("%s %s %s client=%s caller=%s cache=%s upstream=%.1fms %.1fms", method, route,
+                    response.status_code, fields["client"], fields["caller"] or "-", fields["cache"] or "-",
+                    fields["upstream_ms"], fields["duration_ms"], extra=fields)
     return response
 
 
 def init_app(app: Flask) -> None:
-    configure_logging(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.before_request(start_request)
     app.after_request(finish_request)

@@ -40,7 +40,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
+from app import metrics
 from app.breaker import CircuitBreaker, CircuitOpen
+from app.observability import add_upstream_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,6 +113,7 @@ class PassportCircuitOpen(PassportError):
 # Failures that say Passport itself is unwell: they count toward the breaker.
 PASSPORT_FAILURES = (PassportTimeout, PassportUnreachable, PassportServerError, PassportRateLimited)
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+STATUS_OUTCOMES = {200: "ok", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
 MAX_BACKOFF_SECONDS = 1.0
 
 
@@ -211,6 +214,7 @@ class PassportClient:
             with self.breaker.guard(is_passport_failure):
                 return call()
         except CircuitOpen as exc:
+            metrics.UPSTREAM_REQUESTS.labels("any", "circuit_open").inc()
             raise PassportCircuitOpen(max(1, math.ceil(exc.retry_after))) from None
 
     def _get_json(self, path: str, auth: dict[str, str], request_id: str | None, deadline: float) -> Any:
@@ -220,6 +224,26 @@ class PassportClient:
         return _decode_json(content)
 
     def _send(
+        self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
+    ) -> tuple[int, bytes, Any]:
+        """Make one call, measured: its duration and outcome go to the metrics and the request log."""
+        endpoint = "token" if path == TOKEN_PATH else "customer"
+        started = time.perf_counter()
+        outcome = "unreachable"
+        try:
+            status, content, headers = self._send_once(method, path, request_id, deadline, **kwargs)
+            outcome = outcome_for_status(status)
+            return status, content, headers
+        except (PassportTimeout, PassportBadResponse) as exc:
+            outcome = "timeout" if isinstance(exc, PassportTimeout) else "bad_response"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, outcome).inc()
+            metrics.UPSTREAM_DURATION.labels(endpoint).observe(elapsed)
+            add_upstream_time(elapsed)
+
+    def _send_once(
         self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
     ) -> tuple[int, bytes, Any]:
         """Make one call and read its body within the size limit and the deadline."""
@@ -286,6 +310,13 @@ class PassportClient:
         if status >= 500:
             raise PassportServerError(status)
         raise PassportBadResponse(f"unexpected status {status}")
+
+
+def outcome_for_status(status: int) -> str:
+    """Name an answer's status for the metrics (a small closed set of labels)."""
+    if status in STATUS_OUTCOMES:
+        return STATUS_OUTCOMES[status]
+    return "server_error" if status >= 500 else "client_error"
 
 
 def _decode_json(content: bytes) -> Any:

@@ -16,6 +16,7 @@ from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore, connect_re
 from app.customers import CachePolicy, CustomerService
 from app.encryption import EncryptedStore
 from app.freshness import FreshnessPolicy
+from app.metrics import record_breaker_state
 from app.passport import PassportClient
 from app.tokens import TokenProvider, account_for
 
@@ -40,7 +41,8 @@ def build_store(config: dict[str, Any]) -> CacheStore:
     url = config["REDIS_URL"]
     store: CacheStore
     if url:
-        breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"])
+        breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"],
+                                 on_state=record_breaker_state)
         store = RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]), breaker)
     else:
         store = MemoryStore()
@@ -50,7 +52,8 @@ def build_store(config: dict[str, Any]) -> CacheStore:
 
 def build_passport(config: dict[str, Any]) -> PassportClient:
     breaker = CircuitBreaker(
-        "passport", config["PASSPORT_BREAKER_FAILURES"], config["PASSPORT_BREAKER_RESET_SECONDS"]
+        "passport", config["PASSPORT_BREAKER_FAILURES"], config["PASSPORT_BREAKER_RESET_SECONDS"],
+        on_state=record_breaker_state,
     )
     return PassportClient(
         config["PASSPORT_BASE_URL"],

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from app import metrics
 from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
 
@@ -147,7 +148,12 @@ class TokenProvider:
         return self._fetch_and_share(request_id)
 
     def _fetch_and_share(self, request_id: str | None) -> CachedToken:
-        grant = self._issue(request_id)
+        try:
+            grant = self._issue(request_id)
+        except Exception:
+            metrics.TOKEN_FETCHES.labels("failed").inc()
+            raise
+        metrics.TOKEN_FETCHES.labels("ok").inc()
         lifetime = self._usable_lifetime(grant.expires_in or self._default_ttl)
         usable_until = self._clock() + lifetime
         stored_as = b"%.3f %s" % (usable_until, grant.access_token.encode("ascii"))

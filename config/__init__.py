@@ -44,6 +44,7 @@ class Config:
     DEFAULT_API_KEYS: str | None = None
     DEFAULT_AUTH_MODE = "enforced"
     DEFAULT_RATE_LIMIT = "6000 per minute"
+    DEFAULT_LOG_FORMAT = "TEXT"
     REQUIRED: tuple[str, ...] = ()
 
     @classmethod
@@ -92,6 +93,7 @@ class Config:
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),
         }
         settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
         settings["FLASK_DEBUG_REQUESTED"] = (env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no")
@@ -138,6 +140,7 @@ class ProductionConfig(Config):
     """Deployments: real Passport credentials and a shared Redis are mandatory."""
 
     APP_ENV = "production"
+    DEFAULT_LOG_FORMAT = "JSON"
     REQUIRED = ("PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET", "REDIS_URL")
 
     @classmethod

@@ -40,3 +40,24 @@ def test_workers_share_one_token_and_one_cache(service, emulator):
     assert {answer.headers["X-Cache"] for answer in answers} == {"HIT"}
     assert emulator.token_calls() == 1
     assert emulator.stats()["customer_calls_total"] == len(ids)
+
+
+def test_metrics_add_up_every_worker(service, emulator):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(12):
+        requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
+    text = requests.get(f"{service}/metrics", timeout=TIMEOUT_SECONDS).text
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "passport_bff_http_requests_total"
+        and sample.labels.get("route") == "/v1/customers/<path:customer_id>"
+    )
+    assert counted == 12
+
+
+def test_server_header_carries_no_version(service):
+    server = requests.get(f"{service}/healthz", timeout=TIMEOUT_SECONDS).headers.get("Server", "")
+    assert not any(character.isdigit() for character in server)

@@ -19,12 +19,33 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         self.request.settimeout(5)
         try:
-            self.server.received.append(self.request.recv(65536))  # type: ignore[attr-defined]
+            self.server.received.append(read_request(self.request))  # type: ignore[attr-defined]
             script = self.server.scripts.pop(0) if self.server.scripts else self.server.default  # type: ignore[attr-defined]
             self.server.connections += 1  # type: ignore[attr-defined]
             script(self.request)
         except OSError:
             pass
+
+
+def read_request(sock: socket.socket) -> bytes:
+    """Read one whole HTTP request: the head, then as many body bytes as it announces."""
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    while len(data.split(b"\r\n\r\n", 1)[1]) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 class ScriptedUpstream(socketserver.ThreadingTCPServer):

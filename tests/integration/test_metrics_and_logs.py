@@ -1,0 +1,93 @@
+"""Prometheus metrics and JSON request logs, observed from outside the code that makes them."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.observability import log_handler
+from config.security import parse_api_keys
+from tests.support.emulator import DOCS_CUSTOMER_ID
+
+URL = f"/v1/customers/{DOCS_CUSTOMER_ID}"
+
+
+def samples(client) -> dict[tuple[str, tuple], float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(snapshot, name: str, **labels) -> float:
+    return snapshot.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+class TestMetrics:
+    def test_cache_results_upstream_calls_and_tokens_are_counted(self, client, emulator):
+        before = samples(client)
+        client.get(URL)
+        client.get(URL)
+        after = samples(client)
+        delta = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
+        assert delta("passport_bff_cache_requests_total", result="miss") == 1
+        assert delta("passport_bff_cache_requests_total", result="hit") == 1
+        assert delta("passport_bff_upstream_requests_total", endpoint="customer", outcome="ok") == 1
+        assert delta("passport_bff_upstream_request_duration_seconds_count", endpoint="customer") == 1
+        assert delta("passport_bff_token_fetches_total", outcome="ok") == 1
+        assert delta("passport_bff_http_requests_total", route="/v1/customers/<path:customer_id>",
+                     method="GET", status="200") == 2
+
+    def test_upstream_failures_and_breaker_state_are_visible(self, make_app, emulator):
+        client = make_app(PASSPORT_BREAKER_FAILURES=1, PASSPORT_RETRIES=0).test_client()
+        client.get("/v1/customers/" + emulator.customer_ids(2)[1])  # a token first
+        emulator.fault(status=500)
+        before = samples(client)
+        client.get(URL)
+        after = samples(client)
+        assert value(after, "passport_bff_upstream_requests_total", endpoint="customer", outcome="server_error") \
+            - value(before, "passport_bff_upstream_requests_total", endpoint="customer", outcome="server_error") == 1
+        assert value(after, "passport_bff_breaker_state", dependency="passport") == 2
+
+    def test_no_customer_id_or_caller_key_in_any_label(self, make_app, emulator):
+        client = make_app(AUTH_MODE="enforced",
+                          AUTH_API_KEYS=parse_api_keys(f"web:{hashlib.sha256(b'k').hexdigest()}")).test_client()
+        client.get(URL, headers={"X-API-Key": "k"})
+        client.get("/v1/customers/not-a-uuid", headers={"X-API-Key": "k"})
+        client.open(URL, method="BREW", headers={"X-API-Key": "k"})
+        text = client.get("/metrics").get_data(as_text=True)
+        assert DOCS_CUSTOMER_ID not in text and "not-a-uuid" not in text
+        assert 'method="BREW"' not in text
+
+    def test_metrics_need_no_credentials(self, make_app, emulator):
+        client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=parse_api_keys(f"web:{'a' * 64}")).test_client()
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert response.content_type.startswith("text/plain")
+
+
+@pytest.fixture
+def json_logs():
+    stream = io.StringIO()
+    handler = log_handler(stream, "json")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield stream
+    root.removeHandler(handler)
+
+
+def test_each_request_is_one_json_line_with_the_operational_fields(client, emulator, json_logs):
+    client.get(URL, headers={"X-Request-ID": "gw-json-1"})
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "passport_bff.access"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["request_id"] == "gw-json-1"
+    assert line["route"] == "/v1/customers/<path:customer_id>"
+    assert line["status"] == 200 and line["cache"] == "MISS" and line["method"] == "GET"
+    assert line["upstream_ms"] > 0 and line["duration_ms"] >= line["upstream_ms"]
+    assert {"time", "level", "client", "caller"} <= set(line)
+    assert "eAqpUh6u" not in json_logs.getvalue()
