@@ -20,8 +20,6 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.breaker import CircuitBreaker, CircuitOpen
 
@@ -81,21 +79,6 @@ class CacheStore(Protocol):
 
     def ping(self) -> None:
         """Check the store answers."""
-
-
-def connect_redis(url: str, socket_timeout_seconds: float) -> redis.Redis:
-    """Open a client that fails fast: one retry at once (a stale pooled connection), no backoff.
-
-    redis-py's default retries with exponential backoff would make every request wait seconds
-    on a dead Redis; failing open is only useful if it is also quick.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout_seconds,
-        socket_connect_timeout=socket_timeout_seconds,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
 
 
 class RedisStore:

@@ -12,8 +12,9 @@ import logging
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from app.redis_topology import client_options, limiter_storage_uri
+from config import redis_enabled
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,14 @@ def init_app(app: Flask) -> None:
     if not limit:
         return
     app.after_request(keep_retry_after_for_refusals)  # registered first, so it runs after the limiter's
-    redis_url = app.config["REDIS_URL"]
-    options = {}
-    if redis_url:
-        timeout = app.config["REDIS_SOCKET_TIMEOUT_SECONDS"]
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
+    shared = redis_enabled(app.config)
+    options = client_options(app.config) if shared else {}
     limiter = Limiter(
         caller_key,
         app=app,
         default_limits=[limit],
         default_limits_exempt_when=exempt,
-        storage_uri=redis_url or "memory://",
+        storage_uri=limiter_storage_uri(app.config) if shared else "memory://",
         storage_options=options,
         strategy="moving-window",
         key_prefix=f"{app.config['CACHE_KEY_PREFIX']}:v1:ratelimit",

@@ -12,13 +12,15 @@ from typing import Any
 from flask import Flask, current_app
 
 from app.breaker import CircuitBreaker
-from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore, connect_redis
+from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
 from app.customers import CachePolicy, CustomerService
 from app.encryption import EncryptedStore
 from app.freshness import FreshnessPolicy
 from app.metrics import record_breaker_state
 from app.passport import PassportClient
+from app.redis_topology import connect_redis
 from app.tokens import TokenProvider, account_for
+from config import redis_enabled
 
 EXTENSION = "passport_bff"
 # Locks must outlive the work they guard: a token fetch plus a customer fetch, and a margin.
@@ -37,13 +39,12 @@ class Services:
 
 
 def build_store(config: dict[str, Any]) -> CacheStore:
-    """Use the shared Redis when ``REDIS_URL`` is set, else an in-process store; seal if asked."""
-    url = config["REDIS_URL"]
+    """Use the shared Redis when one is configured, else an in-process store; seal if asked."""
     store: CacheStore
-    if url:
+    if redis_enabled(config):
         breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"],
                                  on_state=record_breaker_state)
-        store = RedisStore(connect_redis(url, config["REDIS_SOCKET_TIMEOUT_SECONDS"]), breaker)
+        store = RedisStore(connect_redis(config), breaker)
     else:
         store = MemoryStore()
     keys = config["CACHE_ENCRYPTION_KEYS"]
@@ -96,7 +97,7 @@ def build_services(config: dict[str, Any]) -> Services:
     )
     refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
     customers = CustomerService(passport, tokens, store, keys, policy, refresher)
-    return Services(store, passport, tokens, customers, redis_configured=bool(config["REDIS_URL"]))
+    return Services(store, passport, tokens, customers, redis_configured=redis_enabled(config))
 
 
 def init_app(app: Flask) -> None:

@@ -78,6 +78,12 @@ class Config:
             "PASSPORT_BREAKER_FAILURES": env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
             "PASSPORT_BREAKER_RESET_SECONDS": env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
             "REDIS_URL": env.secret("REDIS_URL", None),
+            "REDIS_CLUSTER": env.boolean("REDIS_CLUSTER", False),
+            "REDIS_SENTINELS": env.host_ports("REDIS_SENTINELS"),
+            "REDIS_SENTINEL_MASTER": env.text("REDIS_SENTINEL_MASTER", None),
+            "REDIS_TLS_CA_FILE": env.existing_file("REDIS_TLS_CA_FILE"),
+            "REDIS_TLS_CERT_FILE": env.existing_file("REDIS_TLS_CERT_FILE"),
+            "REDIS_TLS_KEY_FILE": env.existing_file("REDIS_TLS_KEY_FILE"),
             "REDIS_BREAKER_FAILURES": env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
             "REDIS_BREAKER_RESET_SECONDS": env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
             "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
@@ -113,6 +119,11 @@ class Config:
         if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
             # The URL may hold a password: name the variable, never echo the value.
             raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}://")
+        if bool(settings["REDIS_SENTINELS"]) != bool(settings["REDIS_SENTINEL_MASTER"]):
+            raise ConfigError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        if settings["REDIS_CLUSTER"] and (not redis_url or settings["REDIS_SENTINELS"]):
+            raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL (a node of the cluster) and no REDIS_SENTINELS")
+
         if settings["CACHE_TTL_MIN_SECONDS"] > settings["CACHE_TTL_MAX_SECONDS"]:
             raise ConfigError("CACHE_TTL_MIN_SECONDS must not be greater than CACHE_TTL_MAX_SECONDS")
 
@@ -141,12 +152,14 @@ class ProductionConfig(Config):
 
     APP_ENV = "production"
     DEFAULT_LOG_FORMAT = "JSON"
-    REQUIRED = ("PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET", "REDIS_URL")
+    REQUIRED = ("PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET")
 
     @classmethod
     def check(cls, settings: dict[str, Any]) -> None:
         """Also refuse the emulator's development credentials, which are public."""
         super().check(settings)
+        if not redis_enabled(settings):
+            raise ConfigError("APP_ENV=production needs REDIS_URL (or REDIS_SENTINELS): instances must share one cache")
         if settings["PASSPORT_CLIENT_ID"] == EMULATOR_CLIENT_ID or (
             settings["PASSPORT_CLIENT_SECRET"] == EMULATOR_CLIENT_SECRET
         ):
@@ -167,6 +180,11 @@ class ProductionConfig(Config):
             settings["AUTH_JWT_ISSUER"] and settings["AUTH_JWT_AUDIENCE"]
         ):
             raise ConfigError("production JWT verification needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
+
+
+def redis_enabled(settings: Mapping[str, Any]) -> bool:
+    """Whether a shared Redis is configured (one server, a Cluster node, or Sentinels)."""
+    return bool(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS"))
 
 
 CONFIGS: dict[str, type[Config]] = {

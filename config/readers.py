@@ -92,3 +92,36 @@ class EnvReader:
         if parts.query or parts.fragment:
             raise ConfigError(f"{name}={value!r} must not carry a query or fragment")
         return value.rstrip("/")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """Read true/false (also 1/0, yes/no)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} must be true or false")
+
+    def host_ports(self, name: str) -> tuple[tuple[str, int], ...]:
+        """Read ``host:port,host:port``."""
+        value = self.raw(name)
+        if value is None:
+            return ()
+        pairs = []
+        for item in value.split(","):
+            host, _, port = item.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"{name} must be a comma-separated list of host:port")
+            pairs.append((host, int(port)))
+        return tuple(pairs)
+
+    def existing_file(self, name: str) -> str | None:
+        """Read the path of a file that must exist and be readable."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not Path(value).is_file():
+            raise ConfigError(f"{name}={value} is not a readable file")
+        return value

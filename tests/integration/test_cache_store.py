@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from app.breaker import CircuitBreaker
-from app.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable, connect_redis
+from app.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable
+from app.redis_topology import connect_redis
+from config import load_config
 from tests.support.processes import free_port
 
 
@@ -83,7 +85,9 @@ def test_redis_store_sets_the_ttl_in_redis(redis_client):
 class TestUnreachableRedis:
     @pytest.fixture
     def dead_store(self):
-        dead = connect_redis(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
+        config = load_config({"APP_ENV": "testing", "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+                              "REDIS_SOCKET_TIMEOUT_SECONDS": "0.2"})
+        dead = connect_redis(config)
         return RedisStore(dead, CircuitBreaker("redis", 2, 60.0))
 
     @pytest.mark.parametrize(

@@ -186,3 +186,38 @@ def test_encryption_keys_are_validated_and_kept_in_order():
 def test_production_refuses_flask_debug():
     with pytest.raises(ConfigError, match="FLASK_DEBUG"):
         load_config({**PRODUCTION, "FLASK_DEBUG": "1"})
+
+
+def test_sentinels_parse_and_satisfy_production():
+    environ = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
+    config = load_config({**environ, "REDIS_SENTINELS": "s1:26379, s2:26380", "REDIS_SENTINEL_MASTER": "bff"})
+    assert config["REDIS_SENTINELS"] == (("s1", 26379), ("s2", 26380))
+
+
+@pytest.mark.parametrize(
+    ("environ", "name"),
+    [
+        ({"REDIS_SENTINELS": "s1:26379"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINELS": "s1", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS"),
+        ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER"),
+        ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER"),
+        ({"REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, "REDIS_TLS_CA_FILE"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ],
+)
+def test_invalid_redis_and_log_settings_name_the_variable(environ, name):
+    with pytest.raises(ConfigError, match=name):
+        load_config(environ)
+
+
+def test_tls_files_reach_the_client_options(tmp_path):
+    from app.redis_topology import client_options
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    config = load_config({"REDIS_URL": "rediss://cache:6380/0", "REDIS_TLS_CA_FILE": str(ca)})
+    assert client_options(config)["ssl_ca_certs"] == str(ca)
+
+
+def test_production_logs_json_and_development_text():
+    assert load_config(PRODUCTION)["LOG_FORMAT"] == "json"
+    assert load_config({})["LOG_FORMAT"] == "text"
