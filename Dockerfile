@@ -6,8 +6,19 @@ RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
 
-# Runtime stage: the virtualenv and the code, run by an unprivileged user.
-FROM python:3.11-slim
+# The Passport emulator, for local full-stack runs (docker compose); never deployed.
+FROM python:3.11-slim AS emulator
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+RUN useradd --system --uid 10002 --no-create-home passport-emulator
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /srv/emulator
+COPY emulator ./emulator
+USER 10002
+EXPOSE 8090
+CMD ["python", "-m", "emulator", "--host", "0.0.0.0", "--port", "8090"]
+
+# Runtime stage (the default target): the virtualenv and the service, run by an unprivileged user.
+FROM python:3.11-slim AS service
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production PORT=8000
 RUN useradd --system --uid 10001 --no-create-home passport-bff
 COPY --from=build /opt/venv /opt/venv
