@@ -11,7 +11,8 @@ from config import load_config
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
-    from app import api, auth, errors, health, observability, ratelimit, security, services
+    from app import api, api_collections, auth, errors, health, observability, ratelimit, security, services
+    from app import openapi
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(environ))
@@ -24,4 +25,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_collections.bp)
+    openapi.init_app(app)
     return app

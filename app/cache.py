@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 
 from app.breaker import CircuitBreaker, CircuitOpen
 
@@ -52,6 +53,9 @@ class CacheKeys:
     def customer_lock(self, customer_id: str) -> str:
         return f"{self._base}:customer-lock:{{{customer_id}}}"
 
+    def list_page(self, query_digest: str) -> str:
+        return f"{self._base}:list:{query_digest}"
+
     def token(self, account: str) -> str:
         return f"{self._base}:token:{{{account}}}"
 
@@ -64,6 +68,9 @@ class CacheStore(Protocol):
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or None when absent or expired."""
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values at ``keys``, in order, in one round trip."""
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         """Store ``value`` at ``key`` for ``ttl_seconds``."""
@@ -96,6 +103,13 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         return self._run("get", key, lambda: self.client.get(key))
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        # A Cluster spreads customers over slots: redis-py splits the MGET per node for us.
+        command = self.client.mget_nonatomic if isinstance(self.client, RedisCluster) else self.client.mget
+        return self._run("mget", keys[0], lambda: command(keys))
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self._run("set", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds)))
@@ -146,6 +160,10 @@ class MemoryStore:
     def get(self, key: str) -> bytes | None:
         with self._lock:
             return self._live_value(key)
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        with self._lock:
+            return [self._live_value(key) for key in keys]
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from app.coalescing import SingleFlight
 from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
 from app.freshness import FreshnessPolicy, ttl_for
 from app.passport import PassportBadResponse, PassportClient, PassportError, PassportForbidden, PassportNotFound
-from app.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class CustomerService:
         keys: CacheKeys,
         policy: CachePolicy,
         refresher: Executor,
+        fetcher: Executor,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -96,6 +97,7 @@ class CustomerService:
         self._keys = keys
         self._policy = policy
         self._refresher = refresher
+        self._fetcher = fetcher
         self._clock = clock
         self._sleep = sleep
         self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.lock_ttl_seconds)
@@ -106,19 +108,75 @@ class CustomerService:
             entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
         except StoreUnavailable:
             return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
+        return self._resolve(customer_id, entry, request_id)
+
+    def lookup_many(self, customer_ids: list[str], request_id: str | None) -> dict[str, CustomerAnswer | PassportError]:
+        """Answer for distinct ids: cached ones from one multi-get, the rest fetched concurrently.
+
+        Each id goes through the same policy as a single lookup (coalescing, stale rules, negative
+        caching); at most ``PASSPORT_MAX_CONCURRENCY`` fetches per process run at once, and one
+        failing id is reported as its error without failing the others.
+        """
+        try:
+            entries = [decode_entry(raw) for raw in self._store.get_many([self._keys.customer(i) for i in customer_ids])]
+        except StoreUnavailable:
+            entries = [None] * len(customer_ids)
         now = self._clock()
-        if entry is not None:
-            left = entry.fresh_left(now)
-            if left > 0:
-                return answer(entry, CacheResult.HIT, now, f"hit; ttl={left}")
-            if entry.found and -left < self._policy.stale_while_revalidate_seconds:
-                self._revalidate_in_background(customer_id, request_id)
-                return answer(entry, CacheResult.STALE, now, f"hit; ttl={left}; detail=stale-while-revalidate")
-        return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+        results: dict[str, CustomerAnswer | PassportError] = {}
+        pending = {}
+        for customer_id, entry in zip(customer_ids, entries):
+            if self._needs_fetch(entry, now):
+                pending[customer_id] = self._fetcher.submit(self._resolve_or_error, customer_id, entry, request_id)
+            else:
+                results[customer_id] = self._resolve(customer_id, entry, request_id)
+        for customer_id, future in pending.items():
+            results[customer_id] = future.result()
+        return results
+
+    def warm(self, customers: list[Customer]) -> None:
+        """Store customers read elsewhere (a listing), unless the cache already has them as new."""
+        keys = [self._keys.customer(customer.id) for customer in customers]
+        try:
+            existing = [decode_entry(raw) for raw in self._store.get_many(keys)]
+        except StoreUnavailable:
+            return
+        now = self._clock()
+        for customer, cached in zip(customers, existing):
+            if cached is not None and cached.found and cached.fresh_left(now) > 0 and (
+                cached.updated_at >= customer.updated_at.timestamp()
+            ):
+                continue
+            self._store_entry(customer.id, self._entry_for(customer))
 
     def purge(self, customer_id: str) -> None:
         """Forget the cached copy or remembered 404; raises ``StoreUnavailable`` if that failed."""
         self._store.delete(self._keys.customer(customer_id))
+
+    def _needs_fetch(self, entry: CachedCustomer | None, now: float) -> bool:
+        """True unless the entry can answer now: fresh, or stale within stale-while-revalidate."""
+        if entry is None:
+            return True
+        left = entry.fresh_left(now)
+        return left <= 0 and not (entry.found and -left < self._policy.stale_while_revalidate_seconds)
+
+    def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None) -> CustomerAnswer:
+        """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed."""
+        now = self._clock()
+        if not self._needs_fetch(entry, now):
+            left = entry.fresh_left(now)  # type: ignore[union-attr]
+            if left > 0:
+                return answer(entry, CacheResult.HIT, now, f"hit; ttl={left}")  # type: ignore[arg-type]
+            self._revalidate_in_background(customer_id, request_id)
+            return answer(entry, CacheResult.STALE, now, f"hit; ttl={left}; detail=stale-while-revalidate")  # type: ignore[arg-type]
+        return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+
+    def _resolve_or_error(
+        self, customer_id: str, entry: CachedCustomer | None, request_id: str | None
+    ) -> CustomerAnswer | PassportError:
+        try:
+            return self._resolve(customer_id, entry, request_id)
+        except PassportError as exc:
+            return exc
 
     def _coalesced(self, customer_id: str, fetch: Callable[[], CustomerAnswer]) -> CustomerAnswer:
         """Share one fetch among this process's threads; followers' answers say so."""
@@ -224,6 +282,10 @@ class CustomerService:
         except PassportError as exc:
             log.warning("Passport lookup of customer %s failed: %s", customer_id, type(exc).__name__)
             raise
+        return self._entry_for(customer)
+
+    def _entry_for(self, customer: Customer) -> CachedCustomer:
+        """Render a validated customer into a cache entry fresh for what its ``updated_at`` earns."""
         body = render_customer(customer)
         fetched_at = self._clock()
         fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._policy.freshness)

@@ -23,6 +23,9 @@ class EncryptedStore:
     def get(self, key: str) -> bytes | None:
         return self._open(self.inner.get(key))
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [self._open(sealed) for sealed in self.inner.get_many(keys)]
+
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self.inner.set(key, self._fernet.encrypt(value), ttl_seconds)
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import marshmallow as ma
 import requests
@@ -49,6 +49,7 @@ T = TypeVar("T")
 
 TOKEN_PATH = "/v1/iam/oauth/tokens"
 CUSTOMER_PATH = "/v1/customers/{customer_id}"
+LIST_PATH = "/v1/customers"
 USER_AGENT = "passport-bff/1"
 CHUNK_BYTES = 64 * 1024
 CONNECTION_POOL_SIZE = 32
@@ -198,6 +199,14 @@ class PassportClient:
     def get_customer(self, customer_id: str, access_token: str, request_id: str | None) -> Any:
         """Return Passport's decoded JSON body for one customer (not yet validated)."""
         path = CUSTOMER_PATH.format(customer_id=quote(customer_id, safe=""))
+        return self._get_with_retries(path, access_token, request_id)
+
+    def list_customers(self, query: dict[str, str], access_token: str, request_id: str | None) -> Any:
+        """Return Passport's decoded JSON body for one page of customers (not yet validated)."""
+        return self._get_with_retries(f"{LIST_PATH}?{urlencode(query)}", access_token, request_id)
+
+    def _get_with_retries(self, path: str, access_token: str, request_id: str | None) -> Any:
+        """GET ``path`` through the breaker, retrying what may succeed next time, within the deadline."""
         auth = {"Authorization": f"Bearer {access_token}"}
         deadline = time.monotonic() + self._deadline_seconds
         retrying = Retrying(
@@ -227,7 +236,7 @@ class PassportClient:
         self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
     ) -> tuple[int, bytes, Any]:
         """Make one call, measured: its duration and outcome go to the metrics and the request log."""
-        endpoint = "token" if path == TOKEN_PATH else "customer"
+        endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
         started = time.perf_counter()
         outcome = "unreachable"
         try:

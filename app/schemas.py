@@ -158,7 +158,54 @@ class CustomerSchema(ma.Schema):
     updated_at = UtcTimestamp(data_key="updatedAt")
 
 
+class PassportPaginationSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    current_page = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    total_pages = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    total_elements = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class PassportPageSchema(ma.Schema):
+    """Passport's ``GET /v1/customers`` body: a page of customers and where it sits."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    customers = fields.List(fields.Nested(PassportCustomerSchema), required=True)
+    pagination_info = fields.Nested(PassportPaginationSchema, required=True)
+
+
+class ListQuerySchema(ma.Schema):
+    """The frontends' listing parameters; anything else is refused."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    page_size = fields.Integer(data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100))
+    order_by = fields.String(data_key="orderBy", load_default="createdAt",
+                             validate=validate.OneOf(["createdAt", "updatedAt"]))
+    direction = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    identification_type = fields.String(data_key="identificationType", validate=CODE)
+    identification_number = fields.String(data_key="identificationNumber", validate=IDENTIFICATION_NUMBER)
+
+
+class BatchGetSchema(ma.Schema):
+    """``POST /v1/customers:batchGet``: 1 to 100 ids (checked one by one afterwards)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    ids = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
+                      validate=validate.Length(min=1, max=100))
+
+
 PASSPORT_CUSTOMER = PassportCustomerSchema()
+PASSPORT_PAGE = PassportPageSchema()
+LIST_QUERY = ListQuerySchema()
+BATCH_GET = BatchGetSchema()
 FRONTEND_CUSTOMER = CustomerSchema()
 
 
@@ -175,6 +222,18 @@ def parse_passport_customer(payload: Any, expected_id: str) -> Customer:
     if customer.id != expected_id:
         raise InvalidPassportCustomer("body is a different customer than the one requested")
     return customer
+
+
+def parse_passport_page(payload: Any) -> tuple[list[Customer], dict[str, int]]:
+    """Validate a decoded Passport page; every customer in it must be valid."""
+    if not isinstance(payload, dict):
+        raise InvalidPassportCustomer("page is not a JSON object")
+    try:
+        page = PASSPORT_PAGE.load(payload)
+    except ma.ValidationError as exc:
+        fields_in_error = sorted(exc.messages_dict) if isinstance(exc.messages, dict) else []
+        raise InvalidPassportCustomer(f"invalid page fields: {', '.join(fields_in_error)}") from None
+    return page["customers"], page["pagination_info"]
 
 
 def render_customer(customer: Customer) -> bytes:

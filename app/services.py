@@ -16,6 +16,7 @@ from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
 from app.customers import CachePolicy, CustomerService
 from app.encryption import EncryptedStore
 from app.freshness import FreshnessPolicy
+from app.listing import ListingService
 from app.metrics import record_breaker_state
 from app.passport import PassportClient
 from app.redis_topology import connect_redis
@@ -35,6 +36,7 @@ class Services:
     passport: PassportClient
     tokens: TokenProvider
     customers: CustomerService
+    listing: ListingService
     redis_configured: bool
 
 
@@ -96,8 +98,10 @@ def build_services(config: dict[str, Any]) -> Services:
         lock_ttl_seconds=token_fetch_seconds + config["PASSPORT_DEADLINE_SECONDS"] + LOCK_MARGIN_SECONDS,
     )
     refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
-    customers = CustomerService(passport, tokens, store, keys, policy, refresher)
-    return Services(store, passport, tokens, customers, redis_configured=redis_enabled(config))
+    fetcher = ThreadPoolExecutor(config["PASSPORT_MAX_CONCURRENCY"], thread_name_prefix="batch-fetch")
+    customers = CustomerService(passport, tokens, store, keys, policy, refresher, fetcher)
+    listing = ListingService(passport, tokens, store, keys, customers, config["CACHE_LIST_SECONDS"])
+    return Services(store, passport, tokens, customers, listing, redis_configured=redis_enabled(config))
 
 
 def init_app(app: Flask) -> None:

@@ -76,6 +76,7 @@ class Config:
             "PASSPORT_RETRIES": env.integer("PASSPORT_RETRIES", 2, minimum=0, maximum=10),
             "PASSPORT_RETRY_BACKOFF_SECONDS": env.number("PASSPORT_RETRY_BACKOFF_SECONDS", 0.1, minimum=0.0),
             "PASSPORT_BREAKER_FAILURES": env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
+            "PASSPORT_MAX_CONCURRENCY": env.integer("PASSPORT_MAX_CONCURRENCY", 8, minimum=1, maximum=64),
             "PASSPORT_BREAKER_RESET_SECONDS": env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
             "REDIS_URL": env.secret("REDIS_URL", None),
             "REDIS_CLUSTER": env.boolean("REDIS_CLUSTER", False),
@@ -96,6 +97,7 @@ class Config:
             ),
             "CACHE_STALE_IF_ERROR_SECONDS": env.integer("CACHE_STALE_IF_ERROR_SECONDS", 86400, minimum=0),
             "CACHE_NOT_FOUND_SECONDS": env.integer("CACHE_NOT_FOUND_SECONDS", 30, minimum=0),
+            "CACHE_LIST_SECONDS": env.integer("CACHE_LIST_SECONDS", 15, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -33,6 +33,12 @@ class TestStoreContract:
         store.set("k", b"\x00binary\xffvalue", 60)
         assert store.get("k") == b"\x00binary\xffvalue"
 
+    def test_get_many_returns_values_in_order_with_none_for_absent(self, store):
+        store.set("a", b"1", 60)
+        store.set("c", b"3", 60)
+        assert store.get_many(["a", "b", "c"]) == [b"1", None, b"3"]
+        assert store.get_many([]) == []
+
     def test_delete_removes_and_is_idempotent(self, store):
         store.set("k", b"v", 60)
         store.delete("k")

@@ -1,0 +1,87 @@
+"""The HTTP surface for many customers at once: batch lookup and listing (thin routes)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, Response, g, request
+
+from app.api import JSON, UUID_PATTERN
+from app.auth import CUSTOMER_NOT_ALLOWED, require_scope
+from app.errors import INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER, Problem, problem_from_passport
+from app.metrics import CACHE_REQUESTS
+from app.passport import PassportError
+from app.schemas import BATCH_GET, LIST_QUERY
+from app.services import services
+
+bp = Blueprint("customer_collections", __name__)
+
+FORBIDDEN_TITLE = CUSTOMER_NOT_ALLOWED.title
+
+
+@bp.post("/v1/customers:batchGet")
+@require_scope("customers.read")
+def batch_get() -> Response:
+    """Look up 1 to 100 customers; each id fails or succeeds on its own."""
+    ids = distinct_customer_ids(request.get_json(silent=True))
+    allowed = [customer_id for customer_id in ids if g.caller.may_read(customer_id)]
+    results = services().customers.lookup_many(allowed, g.request_id)
+    found: list[bytes] = []
+    not_found: list[str] = []
+    failed: list[dict[str, Any]] = []
+    for customer_id in ids:
+        result = results.get(customer_id)
+        if result is None:
+            failed.append({"id": customer_id, "status": 403, "title": FORBIDDEN_TITLE})
+        elif isinstance(result, PassportError):
+            CACHE_REQUESTS.labels("error").inc()
+            problem = problem_from_passport(result)
+            failed.append({"id": customer_id, "status": problem.code, "title": problem.kind.title})
+        else:
+            CACHE_REQUESTS.labels(result.cache.value.lower()).inc()
+            if result.entry.found:
+                found.append(result.entry.body)
+            else:
+                not_found.append(customer_id)
+    body = (b'{"customers":[' + b",".join(found) + b'],"notFound":' + json.dumps(not_found).encode()
+            + b',"failed":' + json.dumps(failed, separators=(",", ":")).encode() + b"}")
+    return Response(body, status=200, content_type=JSON, headers={"Cache-Control": "private, no-store"})
+
+
+def distinct_customer_ids(payload: Any) -> list[str]:
+    """Validate the batch body and every id in it; fold duplicates, keeping the first position."""
+    if not isinstance(payload, dict):
+        raise Problem(INVALID_BODY, 'The body must be a JSON object such as {"ids": ["<uuid>", ...]}.')
+    try:
+        raw_ids = BATCH_GET.load(payload)["ids"]
+    except ma.ValidationError as exc:
+        raise Problem(INVALID_BODY, f"Invalid body: {json.dumps(exc.messages_dict, sort_keys=True)}") from None
+    for index, raw in enumerate(raw_ids):
+        if not UUID_PATTERN.fullmatch(raw):
+            raise Problem(INVALID_CUSTOMER_ID, f"ids[{index}] is not a UUID: {json.dumps(raw)}")
+    return list(dict.fromkeys(raw.lower() for raw in raw_ids))
+
+
+@bp.get("/v1/customers")
+@require_scope("customers.read")
+def list_customers() -> Response:
+    """Page through customers: ``page``, ``pageSize``, ``orderBy``, ``direction``, filters."""
+    if g.caller.customers is not None:
+        raise Problem(CUSTOMER_NOT_ALLOWED, "Callers bound to specific customers cannot list customers.")
+    listed = services().listing.page(list_query(), g.request_id)
+    headers = {"Cache-Control": "private, no-cache", "X-Cache": listed.cache.value}
+    return Response(listed.body, status=200, content_type=JSON, headers=headers)
+
+
+def list_query() -> dict[str, Any]:
+    """Validate the query string: known parameters, each at most once."""
+    arguments = request.args.to_dict(flat=False)
+    repeated = sorted(name for name, values in arguments.items() if len(values) > 1)
+    if repeated:
+        raise Problem(INVALID_PARAMETER, f"Give each parameter once: {', '.join(repeated)}.")
+    try:
+        return LIST_QUERY.load({name: values[0] for name, values in arguments.items()})
+    except ma.ValidationError as exc:
+        raise Problem(INVALID_PARAMETER, f"Invalid parameters: {json.dumps(exc.messages_dict, sort_keys=True)}") from None
+
