@@ -53,6 +53,9 @@ class CacheKeys:
     def customer_lock(self, customer_id: str) -> str:
         return f"{self._base}:customer-lock:{{{customer_id}}}"
 
+    def customer_failure(self, customer_id: str) -> str:
+        return f"{self._base}:customer-failure:{{{customer_id}}}"
+
     def list_page(self, query_digest: str) -> str:
         return f"{self._base}:list:{query_digest}"
 

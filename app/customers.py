@@ -10,7 +10,9 @@ This is the module to read first. A lookup reads the customer's entry from the s
    (``app.coalescing``), and processes share one through the customer's store lock (``SET NX
    PX`` with an owner value, compare-and-delete release, TTL above the fetch deadline). Waiters
    poll for the winner's entry for a bounded time (nginx's ``proxy_cache_lock_timeout``), then
-   fetch without caching. A dead lock holder's lock expires and the next request takes over.
+   fetch without caching. A dead lock holder's lock expires and the next request takes over. If
+   the winner's fetch fails, it says so (briefly, in the store) and its waiters share the outcome
+   instead of each asking a failing Passport again.
 4. **Passport fails**: within stale-if-error (RFC 5861 §4) the last good copy is served —
    ``STALE``; never for a 404 (the customer is gone: remembered as such) or a 403 (the copy is
    dropped: we may no longer show it).
@@ -34,7 +36,17 @@ from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.coalescing import SingleFlight
 from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
 from app.freshness import FreshnessPolicy, ttl_for
-from app.passport import PassportBadResponse, PassportClient, PassportError, PassportForbidden, PassportNotFound
+from app import passport
+from app.passport import (
+    PassportBadResponse,
+    PassportCircuitOpen,
+    PassportClient,
+    PassportError,
+    PassportForbidden,
+    PassportNotFound,
+    PassportRateLimited,
+    PassportServerError,
+)
 from app.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.tokens import TokenProvider
 
@@ -42,6 +54,10 @@ log = logging.getLogger(__name__)
 
 CACHE_NAME = "passport-bff"
 FIRST_POLL_SECONDS = 0.01
+SHAREABLE_FAILURES = {
+    cls.__name__: cls for cls in vars(passport).values()
+    if isinstance(cls, type) and issubclass(cls, PassportError) and cls is not PassportError
+}
 MAX_POLL_SECONDS = 0.1
 
 
@@ -70,6 +86,26 @@ class CustomerAnswer:
     cache: CacheResult
     answered_at: float
     cache_status: str  # the RFC 9211 Cache-Status field value
+
+
+def encode_failure(error: PassportError, at: float) -> bytes:
+    """``<when> <error class> <number>``: the number is a Retry-After or an HTTP status."""
+    number = getattr(error, "retry_after", None) or getattr(error, "status", 0)
+    return b"%.3f %s %d" % (at, type(error).__name__.encode(), number)
+
+
+def decode_failure(raw: bytes | None, since: float) -> PassportError | None:
+    """The failure of a fetch that ended after ``since``, rebuilt; None if none (or unreadable)."""
+    try:
+        at, name, number = (raw or b"").split(b" ")
+        error_class = SHAREABLE_FAILURES[name.decode()]
+        if float(at) < since:
+            return None
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None
+    if error_class in (PassportRateLimited, PassportCircuitOpen, PassportServerError):
+        return error_class(int(number))
+    return error_class("the fetch this request waited for failed")
 
 
 def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: str) -> CustomerAnswer:
@@ -142,7 +178,7 @@ class CustomerService:
             return
         now = self._clock()
         for customer, cached in zip(customers, existing):
-            if cached is not None and cached.found and cached.fresh_left(now) > 0 and (
+            if cached is not None and cached.found and cached.seconds_left(now) > 0 and (
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
                 continue
@@ -156,18 +192,18 @@ class CustomerService:
         """True unless the entry can answer now: fresh, or stale within stale-while-revalidate."""
         if entry is None:
             return True
-        left = entry.fresh_left(now)
+        left = entry.seconds_left(now)
         return left <= 0 and not (entry.found and -left < self._policy.stale_while_revalidate_seconds)
 
     def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None) -> CustomerAnswer:
         """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed."""
         now = self._clock()
         if not self._needs_fetch(entry, now):
-            left = entry.fresh_left(now)  # type: ignore[union-attr]
-            if left > 0:
-                return answer(entry, CacheResult.HIT, now, f"hit; ttl={left}")  # type: ignore[arg-type]
+            assert entry is not None  # a missing entry always needs a fetch
+            if entry.seconds_left(now) > 0:
+                return answer(entry, CacheResult.HIT, now, f"hit; ttl={entry.fresh_left(now)}")
             self._revalidate_in_background(customer_id, request_id)
-            return answer(entry, CacheResult.STALE, now, f"hit; ttl={left}; detail=stale-while-revalidate")  # type: ignore[arg-type]
+            return answer(entry, CacheResult.STALE, now, f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate")
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
 
     def _resolve_or_error(
@@ -189,8 +225,10 @@ class CustomerService:
     def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
         lock_key = self._keys.customer_lock(customer_id)
+        watched = [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)]
         owner = secrets.token_hex(8).encode()
-        deadline = self._clock() + self._policy.lock_wait_seconds
+        waiting_since = self._clock()
+        deadline = waiting_since + self._policy.lock_wait_seconds
         delay = FIRST_POLL_SECONDS
         while True:
             try:
@@ -203,12 +241,19 @@ class CustomerService:
                     break
                 self._sleep(delay)
                 delay = min(delay * 2, MAX_POLL_SECONDS)
-                entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+                raw_entry, raw_failure = self._store.get_many(watched)
             except StoreUnavailable:
                 return self._fetch_bypassing_store(customer_id, request_id)
-            if entry is not None and entry.fresh_left(now := self._clock()) > 0:
+            entry = decode_entry(raw_entry)
+            if entry is not None and entry.seconds_left(now := self._clock()) > 0:
                 metrics.COALESCED.labels("collapsed").inc()
                 return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
+            failure = decode_failure(raw_failure, waiting_since)
+            if failure is not None:
+                # The fetch we waited for failed: share its outcome rather than each waiter
+                # asking a failing Passport again in turn.
+                metrics.COALESCED.labels("shared_failure").inc()
+                return self._stale_or_raise(customer_id, failure, stale)
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
@@ -218,6 +263,7 @@ class CustomerService:
         try:
             entry = self._fetch(customer_id, request_id)
         except PassportError as exc:
+            self._share_failure(customer_id, exc)
             return self._stale_or_raise(customer_id, exc, stale)
         self._store_entry(customer_id, entry)
         return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; stored")
@@ -239,7 +285,7 @@ class CustomerService:
             self._forget(customer_id)
             raise error
         now = self._clock()
-        if stale is not None and stale.found and -stale.fresh_left(now) <= self._policy.stale_if_error_seconds:
+        if stale is not None and stale.found and -stale.seconds_left(now) <= self._policy.stale_if_error_seconds:
             log.warning("Passport failed for customer %s (%s); serving the stale copy", customer_id, type(error).__name__)
             return answer(stale, CacheResult.STALE, now, f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error")
         raise error
@@ -305,6 +351,14 @@ class CustomerService:
             self._store.set(self._keys.customer(customer_id), encode_entry(entry), keep)
         except StoreUnavailable:
             pass  # served all the same; the next request fetches again
+
+    def _share_failure(self, customer_id: str, error: PassportError) -> None:
+        """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""
+        try:
+            self._store.set(self._keys.customer_failure(customer_id), encode_failure(error, self._clock()),
+                            self._policy.lock_wait_seconds)
+        except StoreUnavailable:
+            pass
 
     def _forget(self, customer_id: str) -> None:
         try:

@@ -12,6 +12,7 @@ miss (the cachecontrol way). No pickle: nothing read from Redis is ever executed
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 MARKER = b"pbff1"
@@ -38,9 +39,13 @@ class CachedCustomer:
         """Whole seconds since the copy was fetched from Passport (the HTTP ``Age``)."""
         return max(0, int(now - self.fetched_at))
 
+    def seconds_left(self, now: float) -> float:
+        """Freshness left, exactly: positive while fresh, negative once stale (the policy's clock)."""
+        return self.fetched_at + self.fresh_seconds - now
+
     def fresh_left(self, now: float) -> int:
-        """Whole seconds of freshness left; zero or less means stale."""
-        return int(self.fetched_at + self.fresh_seconds - now)
+        """Whole seconds of freshness left, rounded down (for ``max-age`` and ``Cache-Status``)."""
+        return math.floor(self.seconds_left(now))
 
 
 def strong_etag(body: bytes) -> str:

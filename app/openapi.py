@@ -36,11 +36,35 @@ from flask import Blueprint, Flask, Response, abort, current_app, send_from_dire
 from marshmallow import fields, validate
 
 from app.api import UUID_PATTERN
-from app.auth import API_KEY_HEADER, public
+from app.auth import (
+    API_KEY_HEADER,
+    AUTH_UNAVAILABLE,
+    CUSTOMER_NOT_ALLOWED,
+    INSUFFICIENT_SCOPE,
+    UNAUTHENTICATED,
+    public,
+)
 from app.breaker import CLOSED, HALF_OPEN, OPEN
-from app.errors import PROBLEM_CONTENT_TYPE, TYPE_PREFIX
+from app.errors import (
+    CACHE_UNAVAILABLE,
+    CUSTOMER_FORBIDDEN,
+    CUSTOMER_NOT_FOUND,
+    INVALID_BODY,
+    INVALID_CUSTOMER_ID,
+    INVALID_PARAMETER,
+    PROBLEM_CONTENT_TYPE,
+    TYPE_PREFIX,
+    UPSTREAM_AUTH_FAILED,
+    UPSTREAM_BAD_RESPONSE,
+    UPSTREAM_CIRCUIT_OPEN,
+    UPSTREAM_ERROR,
+    UPSTREAM_RATE_LIMITED,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+    ProblemType,
+)
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
-from app.schemas import CustomerSchema
+from app.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
 
 OPENAPI_VERSION = "3.1.0"
 API_TITLE = "passport-bff"
@@ -70,6 +94,7 @@ X_CACHE_VALUES = ["HIT", "MISS", "STALE", "BYPASS"]
 CACHE_STATUS_PATTERN = "^passport-bff; "
 # TYPE_PREFIX is letters, colons and hyphens only: literal in a regular expression.
 PROBLEM_TYPE_PATTERN = f"^{TYPE_PREFIX}[a-z0-9-]+$"
+UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
 REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any case (app/api.py)
 
 # Swagger UI, from the dist folder of the flask-swagger-ui package; only these files are served.
@@ -153,16 +178,62 @@ class ReadinessSchema(ma.Schema):
     checks = fields.Nested(ReadinessChecksSchema, required=True)
 
 
-# Dump-only schemas: every field is always rendered, so the document requires them all.
+class FailedLookupSchema(ma.Schema):
+    """One id of a batch that could not be answered, with the status a single lookup would have had."""
+
+    id = fields.String(required=True)
+    status = fields.Integer(required=True, validate=validate.Range(400, 599))
+    title = fields.String(required=True)
+
+
+class BatchGetResultSchema(ma.Schema):
+    """``POST /v1/customers:batchGet``'s body (rendered in ``app/api_collections.py``)."""
+
+    customers = fields.List(fields.Nested(CustomerSchema), required=True,
+                            metadata={"description": "The customers found, in the order asked."})
+    not_found = fields.List(fields.String(), required=True, data_key="notFound",
+                            metadata={"description": "Ids Passport does not know (lower case)."})
+    failed = fields.List(fields.Nested(FailedLookupSchema), required=True)
+
+
+class PageInfoSchema(ma.Schema):
+    number = fields.Integer(required=True, validate=validate.Range(min=1))
+    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    total_pages = fields.Integer(required=True, data_key="totalPages", validate=validate.Range(min=0))
+    total_items = fields.Integer(required=True, data_key="totalItems", validate=validate.Range(min=0))
+
+
+class CustomerPageSchema(ma.Schema):
+    """``GET /v1/customers``'s body (rendered in ``app/listing.py``)."""
+
+    customers = fields.List(fields.Nested(CustomerSchema), required=True)
+    page = fields.Nested(PageInfoSchema, required=True)
+
+
+COMPONENTS: dict[str, type[ma.Schema]] = {
+    "Customer": CustomerSchema,
+    "Problem": ProblemSchema,
+    "Health": HealthSchema,
+    "Readiness": ReadinessSchema,
+    "BatchGetRequest": BatchGetSchema,
+    "BatchGetResult": BatchGetResultSchema,
+    "CustomerPage": CustomerPageSchema,
+}
+# Dump-only schemas of app/schemas.py: every field is always rendered, so the document requires them all.
 ALWAYS_COMPLETE = ("Customer", "Identification", "Address")
 
 
 # --- Headers and responses -----------------------------------------------------------------------
 
+# Problems that werkzeug and Flask-Limiter raise (their slug is made from the HTTP reason phrase).
+ROUTE_NOT_FOUND = ProblemType("not-found", 404, "Not Found")
+BODY_TOO_LARGE = ProblemType("request-entity-too-large", 413, "Request Entity Too Large")
+TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
+
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": "Strong validator of the body.", "schema": {"type": "string", "pattern": '^"[^"]+"$'}},
     "Cache-Control": {"description": "`private, max-age=<seconds of freshness left>` on a customer (or a remembered "
-                                     "404), `no-store` on other answers.", "schema": {"type": "string"}},
+                                     "404), `no-store` on errors.", "schema": {"type": "string"}},
     "Age": {"description": "Seconds since the cached copy was fetched (cached answers only).",
             "schema": {"type": "integer", "minimum": 0}},
     "X-Cache": {"description": "Where the answer came from.", "schema": {"type": "string", "enum": X_CACHE_VALUES}},
@@ -195,32 +266,39 @@ def headers(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[s
     }
 
 
-def problem(status: int, slugs: tuple[str, ...], required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
-            ) -> dict[str, Any]:
-    """A problem+json response of ``status``, naming the problem types it can carry."""
+def problem(*kinds: ProblemType, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A problem+json response carrying one of ``kinds`` (all of one status)."""
+    (status,) = {kind.status for kind in kinds}
     return {
-        "description": "Problem types: " + ", ".join(f"`{slug}`" for slug in slugs) + ".",
+        "description": "Problem types: " + ", ".join(f"`{kind.slug}` ({kind.title})" for kind in kinds) + ".",
         "headers": headers(ALWAYS + required, optional),
         "content": {PROBLEM_CONTENT_TYPE: {"schema": with_const("Problem", "status", status)}},
     }
 
 
-def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "headers": headers((REQUEST_ID_HEADER,)),
-            "content": {JSON: {"schema": schema}}}
+def json_response(description: str, schema: dict[str, Any], required: tuple[str, ...] = (REQUEST_ID_HEADER,)
+                  ) -> dict[str, Any]:
+    return {"description": description, "headers": headers(required), "content": {JSON: {"schema": schema}}}
 
 
-# Problems every authenticated endpoint can answer, before its own work starts.
-CALLER_PROBLEMS: dict[str, dict[str, Any]] = {
-    "401": problem(401, ("unauthenticated",), required=("WWW-Authenticate",)),
-    "413": problem(413, ("request-entity-too-large",)),
-    "429": problem(429, ("too-many-requests",), required=("Retry-After",)),
-}
-UPSTREAM_PROBLEMS: dict[str, dict[str, Any]] = {
-    "502": problem(502, ("upstream-auth-failed", "upstream-error", "upstream-bad-response", "upstream-unreachable"),
-                   optional=UPSTREAM_HEADERS),
-    "504": problem(504, ("upstream-timeout",), optional=UPSTREAM_HEADERS),
-}
+def caller_problems() -> dict[str, dict[str, Any]]:
+    """What any authenticated endpoint can answer before its own work starts."""
+    return {
+        "401": problem(UNAUTHENTICATED, required=("WWW-Authenticate",)),
+        "413": problem(BODY_TOO_LARGE),
+        "429": problem(TOO_MANY_REQUESTS, required=("Retry-After",)),
+    }
+
+
+def upstream_problems(*extra_503: ProblemType, optional: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """What a call to Passport can end in, when no cached copy can stand in."""
+    return {
+        "502": problem(UPSTREAM_AUTH_FAILED, UPSTREAM_ERROR, UPSTREAM_BAD_RESPONSE, UPSTREAM_UNREACHABLE,
+                       optional=optional),
+        "503": problem(*extra_503, UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, AUTH_UNAVAILABLE,
+                       optional=("Retry-After",) + optional),
+        "504": problem(UPSTREAM_TIMEOUT, optional=optional),
+    }
 
 
 # --- Operations, keyed by the endpoint of their view ---------------------------------------------
@@ -229,7 +307,7 @@ def customer_id_parameter() -> dict[str, Any]:
     return {
         "name": "customer_id", "in": "path", "required": True,
         "description": "The Passport customer id: a UUID in its 8-4-4-4-12 form, any case.",
-        "schema": {"type": "string", "pattern": f"^{UUID_PATTERN.pattern}$"},
+        "schema": {"type": "string", "pattern": UUID_JSON_PATTERN},
         "example": DOCS_CUSTOMER_ID,
     }
 
@@ -267,13 +345,11 @@ def get_customer_operation() -> dict[str, Any]:
         "responses": {
             "200": {"description": "The customer.", "headers": cached, "content": {JSON: {"schema": CustomerSchema}}},
             "304": {"description": "The caller's copy (`If-None-Match`) is current.", "headers": cached},
-            "400": problem(400, ("invalid-customer-id",)),
-            **CALLER_PROBLEMS,
-            "403": problem(403, ("insufficient-scope", "customer-not-allowed", "customer-forbidden")),
-            "404": problem(404, ("customer-not-found", "not-found"), optional=UPSTREAM_HEADERS + ("Age",)),
-            **UPSTREAM_PROBLEMS,
-            "503": problem(503, ("upstream-rate-limited", "upstream-circuit-open", "auth-unavailable"),
-                           optional=("Retry-After",) + UPSTREAM_HEADERS),
+            "400": problem(INVALID_CUSTOMER_ID),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
+            "404": problem(CUSTOMER_NOT_FOUND, ROUTE_NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),
+            **upstream_problems(optional=UPSTREAM_HEADERS),
         },
     }
 
@@ -284,7 +360,8 @@ def purge_customer_operation() -> dict[str, Any]:
         "tags": ["customers"],
         "summary": "Forget a cached customer",
         "description": "Drops the cached copy (and a remembered 404); with `refresh=true` fetches it again "
-                       "now. Needs the `customers.purge` scope.",
+                       "now (an id Passport does not know is then remembered as such: still 204). "
+                       "Needs the `customers.purge` scope.",
         "security": security(PURGE_SCOPE),
         "parameters": [
             customer_id_parameter(),
@@ -295,13 +372,52 @@ def purge_customer_operation() -> dict[str, Any]:
         ],
         "responses": {
             "204": {"description": "Purged (and refreshed, if asked).", "headers": headers(ALWAYS)},
-            "400": problem(400, ("invalid-customer-id", "invalid-parameter")),
-            **CALLER_PROBLEMS,
-            "403": problem(403, ("insufficient-scope", "customer-forbidden")),
-            "404": problem(404, ("customer-not-found", "not-found")),
-            **UPSTREAM_PROBLEMS,
-            "503": problem(503, ("cache-unavailable", "upstream-rate-limited", "upstream-circuit-open",
-                                 "auth-unavailable"), optional=("Retry-After",)),
+            "400": problem(INVALID_CUSTOMER_ID, INVALID_PARAMETER),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_FORBIDDEN),
+            "404": problem(ROUTE_NOT_FOUND),
+            **upstream_problems(CACHE_UNAVAILABLE),
+        },
+    }
+
+
+def batch_get_operation() -> dict[str, Any]:
+    return {
+        "operationId": "batchGetCustomers",
+        "tags": ["customers"],
+        "summary": "Get up to 100 customers at once (cached)",
+        "description": "Each id is looked up as by `GET /v1/customers/{customer_id}` and succeeds or fails on "
+                       "its own: found, `notFound`, or `failed` with the status a single lookup would have had "
+                       "(also 403 for ids outside a JWT's `customer_ids`). Duplicates are folded. "
+                       "Needs the `customers.read` scope.",
+        "security": security(READ_SCOPE),
+        "parameters": [request_id_parameter()],
+        "requestBody": {"required": True, "content": {JSON: {"schema": schema_ref("BatchGetRequest")}}},
+        "responses": {
+            "200": json_response("One entry per distinct id.", schema_ref("BatchGetResult"), ALWAYS),
+            "400": problem(INVALID_BODY, INVALID_CUSTOMER_ID),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE),
+            "503": problem(AUTH_UNAVAILABLE),
+        },
+    }
+
+
+def list_customers_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listCustomers",
+        "tags": ["customers"],
+        "summary": "List customers a page at a time (cached briefly)",
+        "description": "Passport's pages, reshaped like single lookups. Unknown or repeated parameters are "
+                       "refused. Needs the `customers.read` scope; callers bound to `customer_ids` cannot list.",
+        "security": security(READ_SCOPE),
+        "parameters": [{"in": "query", "schema": ListQuerySchema}, request_id_parameter()],
+        "responses": {
+            "200": json_response("A page of customers.", schema_ref("CustomerPage"), ALWAYS + ("X-Cache",)),
+            "400": problem(INVALID_PARAMETER),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
+            **upstream_problems(),
         },
     }
 
@@ -315,6 +431,8 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "customers.get_customer": {"get": get_customer_operation()},
         "customers.purge_customer": {"delete": purge_customer_operation()},
+        "customer_collections.batch_get": {"post": batch_get_operation()},
+        "customer_collections.list_customers": {"get": list_customers_operation()},
         "health.healthz": {"get": public_operation("getHealth", "operations", "Liveness: the process is up", {
             "200": json_response("Alive; no dependency is checked.", schema_ref("Health")),
         })},
@@ -369,16 +487,21 @@ def new_spec() -> APISpec:
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
         "description": "A gateway-issued JWT (HS256, or RS256/ES256 from the JWKS); scopes in `scope` or `scp`.",
     })
-    for name, schema in (("Customer", CustomerSchema), ("Problem", ProblemSchema), ("Health", HealthSchema),
-                         ("Readiness", ReadinessSchema)):
+    for name, schema in COMPONENTS.items():
         spec.components.schema(name, schema=schema)
     return spec
 
 
-def require_every_property(spec: APISpec, names: tuple[str, ...]) -> None:
-    for name in names:
-        component = spec.components.schemas[name]
-        component["required"] = list(component["properties"])
+def refine_components(spec: APISpec) -> None:
+    """Say what the marshmallow schemas leave implicit.
+
+    The frontend schemas only dump, and always every field: all are required. A batch id is only
+    checked to be a UUID after loading (so that the problem names its position): say so here.
+    """
+    schemas = spec.components.schemas
+    for name in ALWAYS_COMPLETE:
+        schemas[name]["required"] = list(schemas[name]["properties"])
+    schemas["BatchGetRequest"]["properties"]["ids"]["items"]["pattern"] = UUID_JSON_PATTERN
 
 
 def build_document(app: Flask) -> dict[str, Any]:
@@ -388,7 +511,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     for endpoint, methods in operations().items():
         if endpoint in rules:
             spec.path(path=openapi_path(rules[endpoint]), operations=methods)
-    require_every_property(spec, ALWAYS_COMPLETE)
+    refine_components(spec)
     return spec.to_dict()
 
 

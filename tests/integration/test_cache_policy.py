@@ -261,6 +261,40 @@ class TestCoalescing:
         assert second.headers["Cache-Status"] == "passport-bff; fwd=miss; collapsed"
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
 
+    def test_waiters_share_the_failure_of_the_fetch_they_waited_for(self, make_app, emulator, redis_client):
+        """One failing call for everyone waiting, not one per waiter in turn."""
+        settings = {"PASSPORT_RETRIES": 0, "PASSPORT_BREAKER_FAILURES": 50}
+        holder, waiter = make_app(**settings).test_client(), make_app(**settings).test_client()
+        holder.get(url(emulator.customer_ids(2)[1]))  # a token, so only customer calls are counted below
+        emulator.fault(status=500, latency_ms=300, customer_id=DOCS_CUSTOMER_ID)
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(holder.get, url())
+            eventually(lambda: redis_client.exists(f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}"), "lock")
+            others = [pool.submit(waiter.get, url()) for _ in range(2)]
+            answers = [first.result()] + [f.result() for f in others]
+        assert [a.status_code for a in answers] == [502, 502, 502]
+        assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
+
+    def test_waiters_with_a_stale_copy_get_it_when_the_fetch_fails(self, make_app, emulator, redis_client):
+        settings = {"PASSPORT_RETRIES": 0, "CACHE_STALE_WHILE_REVALIDATE_SECONDS": 0, "PASSPORT_BREAKER_FAILURES": 50}
+        holder, waiter = make_app(**settings).test_client(), make_app(**settings).test_client()
+        original = holder.get(url()).data
+        make_stale(redis_client, DOCS_CUSTOMER_ID, 10)
+        emulator.fault(status=503, latency_ms=300, customer_id=DOCS_CUSTOMER_ID)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(holder.get, url())
+            eventually(lambda: redis_client.exists(f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}"), "lock")
+            second = waiter.get(url())
+        assert first.result().data == second.data == original
+        assert second.headers["X-Cache"] == "STALE"
+        assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 2  # the original fetch, then one failing call
+
+    def test_a_later_request_does_not_inherit_an_old_failure(self, make_app, emulator, redis_client):
+        client = make_app(PASSPORT_RETRIES=0).test_client()
+        emulator.fault(status=500, times=1)
+        assert client.get(url()).status_code == 502
+        assert client.get(url()).status_code == 200
+
     def test_lock_of_a_dead_holder_expires_and_the_next_request_takes_over(self, make_app, emulator, redis_client):
         redis_client.set(f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}", b"dead-worker", px=300)
         response = make_app(CACHE_LOCK_WAIT_SECONDS=5).test_client().get(url())

@@ -1,0 +1,29 @@
+"""The record a failed fetch leaves for its waiters: round-trips, and only for those who waited."""
+from __future__ import annotations
+
+import pytest
+
+from app import passport
+from app.customers import decode_failure, encode_failure
+
+
+@pytest.mark.parametrize(
+    "error",
+    [passport.PassportTimeout("x"), passport.PassportUnreachable("x"), passport.PassportServerError(503),
+     passport.PassportRateLimited(7), passport.PassportCircuitOpen(4), passport.PassportBadResponse("x"),
+     passport.PassportForbidden("x"), passport.PassportCredentialsRejected("x")],
+)
+def test_failure_round_trips_with_its_number(error):
+    rebuilt = decode_failure(encode_failure(error, at=100.0), since=99.0)
+    assert type(rebuilt) is type(error)
+    assert getattr(rebuilt, "retry_after", None) == getattr(error, "retry_after", None)
+    assert getattr(rebuilt, "status", None) == getattr(error, "status", None)
+
+
+def test_a_failure_from_before_the_wait_began_is_ignored():
+    assert decode_failure(encode_failure(passport.PassportTimeout("x"), at=100.0), since=100.5) is None
+
+
+@pytest.mark.parametrize("raw", [None, b"", b"garbage", b"1.0 NotAnError 0", b"1.0 PassportTimeout", b"x y z"])
+def test_unreadable_records_are_ignored(raw):
+    assert decode_failure(raw, since=0.0) is None
