@@ -1,0 +1,153 @@
+"""Resilience figures for passport-bff, on real processes (run by hand, not a test).
+
+    .venv/bin/python bench/resilience.py
+
+Starts its own redis-server, Passport emulator and gunicorn instances on free loopback ports
+(``tests/support/cluster.py``), measures, prints a table, and stops everything (also on error or
+Ctrl-C). It takes well under two minutes:
+
+1. Coalescing — 200 concurrent requests (64 threads released together) for one cold id across
+   2 instances × 4 workers sharing one Redis, the emulator holding that id's calls for 300 ms;
+   repeated over 5 different cold ids: Passport calls per id, and the worst.
+2. Redis outage — 4 threads load 2 instances × 4 workers for 10 s; redis-server is SIGKILLed at
+   3 s and restarted (same port, empty) at 6 s: answers lost (non-200), how many bypassed the
+   cache, and how long after the restart the first HIT came.
+3. Breaker fail-fast — one instance (1 worker, so one breaker), Passport slowed to 2 s with a
+   0.5 s read timeout: latency of uncached lookups before the breaker opens (they wait out the
+   timeout) and of 300 lookups after it opened (503 at once), p50/p99.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.cluster import Cluster, LoadRunner, Tally, burst, clear_faults, fetch, percentile, poll  # noqa: E402
+
+BURST_REQUESTS = 200
+BURST_CONCURRENCY = 64
+BURST_IDS = 5
+BURST_LATENCY_MS = 300
+
+LOAD_THREADS = 4
+LOAD_SECONDS = 10.0
+KILL_AT_SECONDS = 3.0
+RESTART_AT_SECONDS = 6.0
+
+BREAKER_FAILURES = 5
+READ_TIMEOUT_SECONDS = 0.5
+SLOW_LATENCY_MS = 2000
+FAIL_FAST_REQUESTS = 300
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def wait_for_moment(start: float, offset: float) -> None:
+    """Sleep until ``start + offset`` (a scheduled moment of the run, not a wait for a condition)."""
+    time.sleep(max(0.0, start + offset - time.monotonic()))
+
+
+def coalescing(cluster: Cluster) -> list[str]:
+    instances = cluster.instances[:2]
+    emulator = cluster.emulator
+    ids = emulator.customer_ids(100)[50:50 + BURST_IDS]
+    calls, tokens_before, lost = [], emulator.token_calls(), 0
+    for customer_id in ids:
+        emulator.fault(customer_id=customer_id, latency_ms=BURST_LATENCY_MS)
+        urls = [instances[n % 2].customer_url(customer_id) for n in range(BURST_REQUESTS)]
+        answers = burst(urls, BURST_CONCURRENCY)
+        lost += sum(1 for answer in answers if not answer.ok)
+        calls.append(emulator.customer_calls(customer_id))
+    clear_faults(emulator)
+    return [
+        f"1. coalescing: {BURST_REQUESTS} concurrent requests per cold id, 2 instances x 4 workers",
+        "   Passport calls per cold id: " + ", ".join(str(n) for n in calls) + f"   (max {max(calls)})",
+        f"   non-200 answers: {lost} of {BURST_REQUESTS * BURST_IDS}; token calls: {emulator.token_calls() - tokens_before}",
+    ]
+
+
+def redis_outage(cluster: Cluster) -> list[str]:
+    instances = cluster.instances[:2]
+    ids = cluster.emulator.customer_ids(20)[:8]
+    urls = [instances[n % 2].customer_url(customer_id) for n, customer_id in enumerate(ids)]
+    for url in urls:
+        fetch(url)
+    load = LoadRunner(urls, threads=LOAD_THREADS, max_seconds=LOAD_SECONDS, timeout=5).start()
+    try:
+        wait_for_moment(load.started, KILL_AT_SECONDS)
+        killed_at = time.monotonic()
+        cluster.redis.kill()
+        wait_for_moment(load.started, RESTART_AT_SECONDS)
+        cluster.redis.start()
+        back_at = time.monotonic()
+        try:
+            first_hit = poll(lambda: [a for a in load.answers(since=back_at) if a.x_cache == "HIT"],
+                             bool, "a HIT after the restart", timeout=LOAD_SECONDS)
+            resumed = f"{first_hit[0].started + first_hit[0].elapsed - back_at:.2f} s"
+        except AssertionError:
+            resumed = "never (within the load)"
+        answers = load.wait()
+    finally:
+        load.stop()
+    lost = [a for a in answers if not a.ok]
+    during = [a for a in answers if killed_at <= a.started < back_at]
+    return [
+        f"2. redis-server SIGKILLed at {KILL_AT_SECONDS:.0f} s, restarted at {RESTART_AT_SECONDS:.0f} s, "
+        f"{LOAD_THREADS} threads for {LOAD_SECONDS:.0f} s",
+        f"   answers: {len(answers)}; lost (non-200): {len(lost)}",
+        f"   while down: {len(during)} answers, {sum(1 for a in during if a.x_cache == 'BYPASS')} BYPASS",
+        f"   first HIT after restart: {resumed}",
+        f"   by status/X-Cache: {Tally.of(answers)}",
+    ]
+
+
+def breaker_fail_fast(cluster: Cluster) -> list[str]:
+    instance = cluster.start_instance(
+        workers=1, PASSPORT_TIMEOUT_SECONDS=READ_TIMEOUT_SECONDS, PASSPORT_BREAKER_FAILURES=BREAKER_FAILURES,
+        PASSPORT_BREAKER_RESET_SECONDS=120,
+    )
+    cluster.emulator.fault(latency_ms=SLOW_LATENCY_MS)
+
+    def uncached() -> str:
+        return instance.customer_url(str(uuid.uuid4()))
+
+    before = [fetch(uncached()) for _ in range(BREAKER_FAILURES)]
+    after = [fetch(uncached()) for _ in range(FAIL_FAST_REQUESTS)]
+    clear_faults(cluster.emulator)
+    before_ms = [a.elapsed for a in before]
+    after_ms = [a.elapsed for a in after]
+    return [
+        f"3. breaker: Passport slowed to {SLOW_LATENCY_MS} ms, read timeout {READ_TIMEOUT_SECONDS} s, "
+        f"opens after {BREAKER_FAILURES} failures",
+        f"   before it opened ({len(before)} uncached lookups, {Tally.of(before)}): p50 {ms(percentile(before_ms, 0.5))} ms",
+        f"   once open ({len(after)} uncached lookups, {Tally.of(after)}): "
+        f"p50 {ms(percentile(after_ms, 0.5))} ms, p99 {ms(percentile(after_ms, 0.99))} ms",
+    ]
+
+
+def main() -> int:
+    started = time.monotonic()
+    lines: list[str] = []
+    with Cluster() as cluster:
+        for _ in range(2):
+            cluster.start_instance(workers=4)
+        lines += coalescing(cluster)
+        lines += redis_outage(cluster)
+        lines += breaker_fail_fast(cluster)
+    print("passport-bff resilience figures (loopback, real processes)")
+    print("-" * 72)
+    print("\n".join(lines))
+    print("-" * 72)
+    print(f"run time {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
