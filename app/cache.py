@@ -23,6 +23,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from app.breaker import CircuitBreaker, CircuitOpen
+from app.near_cache import NearCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,10 @@ class CacheKeys:
 
     def __init__(self, prefix: str) -> None:
         self._base = f"{prefix}:{FORMAT_VERSION}"
+
+    @property
+    def customer_prefix(self) -> str:
+        return f"{self._base}:customer:"
 
     def customer(self, customer_id: str) -> str:
         return f"{self._base}:customer:{{{customer_id}}}"
@@ -99,25 +104,49 @@ class RedisStore:
     dead Redis costs a request microseconds; after the pause one command probes it again.
     """
 
-    def __init__(self, client: redis.Redis, breaker: CircuitBreaker) -> None:
+    def __init__(self, client: redis.Redis, breaker: CircuitBreaker, near: NearCache | None = None) -> None:
         self.client = client
         self.breaker = breaker
+        self.near = near
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
-        return self._run("get", key, lambda: self.client.get(key))
+        near = self.near
+        if near is None:
+            return self._run("get", key, lambda: self.client.get(key))
+        value = near.get(key)
+        if value is not None:
+            return value
+        sequence = near.sequence()
+        value = self._run("get", key, lambda: self.client.get(key))
+        if value is not None:
+            near.put(key, value, sequence)
+        return value
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         if not keys:
             return []
+        near = self.near
+        known = [near.get(key) for key in keys] if near is not None else [None] * len(keys)
+        missing = [key for key, value in zip(keys, known) if value is None]
+        if not missing:
+            return known
+        sequence = near.sequence() if near is not None else 0
         # A Cluster spreads customers over slots: redis-py splits the MGET per node for us.
         command = self.client.mget_nonatomic if isinstance(self.client, RedisCluster) else self.client.mget
-        return self._run("mget", keys[0], lambda: command(keys))
+        fetched = dict(zip(missing, self._run("mget", missing[0], lambda: command(missing))))
+        if near is not None:
+            for key, value in fetched.items():
+                if value is not None:
+                    near.put(key, value, sequence)
+        return [value if value is not None else fetched[key] for key, value in zip(keys, known)]
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._forget_near(key)
         self._run("set", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds)))
 
     def delete(self, key: str) -> None:
+        self._forget_near(key)
         self._run("delete", key, lambda: self.client.delete(key))
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
@@ -125,6 +154,11 @@ class RedisStore:
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         return bool(self._run("delete_if_equal", key, lambda: self._compare_and_delete(keys=[key], args=[value])))
+
+    def _forget_near(self, key: str) -> None:
+        """Our own writes are dropped here at once; Redis tells the other workers."""
+        if self.near is not None:
+            self.near.discard(key)
 
     def ping(self) -> None:
         self._run("ping", "-", self.client.ping)

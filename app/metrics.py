@@ -23,6 +23,7 @@ UPSTREAM_DURATION = Histogram(
     f"{PREFIX}_upstream_request_duration_seconds", "Duration of calls to Passport.", ["endpoint"],
     buckets=LATENCY_BUCKETS,
 )
+NEAR_CACHE_HITS = Counter(f"{PREFIX}_near_cache_hits_total", "Reads answered from the worker's near cache.")
 TOKEN_FETCHES = Counter(f"{PREFIX}_token_fetches_total", "Passport access tokens requested.", ["outcome"])
 COALESCED = Counter(
     f"{PREFIX}_coalesced_requests_total", "Lookups that waited for another request's fetch.", ["outcome"]

@@ -18,6 +18,7 @@ from app.encryption import EncryptedStore
 from app.freshness import FreshnessPolicy
 from app.listing import ListingService
 from app.metrics import record_breaker_state
+from app.near_cache import NearCache
 from app.passport import PassportClient
 from app.redis_topology import connect_redis
 from app.tokens import TokenProvider, account_for
@@ -40,17 +41,26 @@ class Services:
     redis_configured: bool
 
 
-def build_store(config: dict[str, Any]) -> CacheStore:
+def build_store(config: dict[str, Any], keys: CacheKeys) -> CacheStore:
     """Use the shared Redis when one is configured, else an in-process store; seal if asked."""
     store: CacheStore
     if redis_enabled(config):
         breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"],
                                  on_state=record_breaker_state)
-        store = RedisStore(connect_redis(config), breaker)
+        client = connect_redis(config)
+        store = RedisStore(client, breaker, build_near_cache(config, client, keys))
     else:
         store = MemoryStore()
     keys = config["CACHE_ENCRYPTION_KEYS"]
     return EncryptedStore(store, keys) if keys else store
+
+
+def build_near_cache(config: dict[str, Any], client: Any, keys: CacheKeys) -> NearCache | None:
+    """A near cache in front of a single Redis server (not yet for Cluster or Sentinel set-ups)."""
+    size = config["CACHE_NEAR_MAX_ENTRIES"]
+    if not size or config["REDIS_CLUSTER"] or config["REDIS_SENTINELS"]:
+        return None
+    return NearCache(client, keys.customer_prefix, size).start()
 
 
 def build_passport(config: dict[str, Any]) -> PassportClient:
@@ -74,8 +84,8 @@ def build_passport(config: dict[str, Any]) -> PassportClient:
 
 def build_services(config: dict[str, Any]) -> Services:
     """Wire every service from validated settings."""
-    store = build_store(config)
     keys = CacheKeys(config["CACHE_KEY_PREFIX"])
+    store = build_store(config, keys)
     passport = build_passport(config)
     token_fetch_seconds = config["PASSPORT_CONNECT_TIMEOUT_SECONDS"] + config["PASSPORT_TIMEOUT_SECONDS"]
     tokens = TokenProvider(

@@ -45,6 +45,7 @@ class Config:
     DEFAULT_AUTH_MODE = "enforced"
     DEFAULT_RATE_LIMIT = "6000 per minute"
     DEFAULT_LOG_FORMAT = "TEXT"
+    DEFAULT_NEAR_ENTRIES = 10_000
     REQUIRED: tuple[str, ...] = ()
 
     @classmethod
@@ -98,6 +99,7 @@ class Config:
             "CACHE_STALE_IF_ERROR_SECONDS": env.integer("CACHE_STALE_IF_ERROR_SECONDS", 86400, minimum=0),
             "CACHE_NOT_FOUND_SECONDS": env.integer("CACHE_NOT_FOUND_SECONDS", 30, minimum=0),
             "CACHE_LIST_SECONDS": env.integer("CACHE_LIST_SECONDS", 15, minimum=0),
+            "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -141,9 +143,12 @@ class DevelopmentConfig(Config):
 
 
 class TestingConfig(DevelopmentConfig):
-    """The test suite: development defaults, no caller auth or rate limit unless a test sets them."""
+    """The test suite: development defaults; caller auth, rate limits and the near cache are off
+    unless a test turns them on (tests that write to Redis behind the app's back would otherwise
+    race the near cache's invalidation by a few milliseconds)."""
 
     APP_ENV = "testing"
+    DEFAULT_NEAR_ENTRIES = 0
     DEFAULT_API_KEYS = None
     DEFAULT_AUTH_MODE = "gateway-trusted"
     DEFAULT_RATE_LIMIT = "off"
