@@ -17,6 +17,7 @@ inline script, which our CSP would have to allow. Our page loads the Swagger UI 
 from ``/docs/assets/`` and a small start-up script served from this module, and passes the document's
 URL in a ``data-`` attribute. Its CSP allows scripts, styles and fetches from 'self' only, and images
 from 'self' and ``data:`` (the stylesheet's icons are ``data:`` SVGs): no inline script or style.
+Swagger UI's online validator badge (a request to validator.swagger.io) is switched off.
 
 ``/openapi.json``, ``/docs`` and its assets need no caller (``@public``), like the health checks.
 """
@@ -157,7 +158,8 @@ class ProblemSchema(ma.Schema):
                          metadata={"description": f"`{TYPE_PREFIX}` + the problem's slug.",
                                    "example": f"{TYPE_PREFIX}customer-not-found"})
     title = fields.String(required=True, metadata={"description": "Short summary of the problem type."})
-    status = fields.Integer(required=True, validate=validate.Range(400, 599), metadata={"description": "The HTTP status."})
+    status = fields.Integer(required=True, validate=validate.Range(400, 599),
+                            metadata={"description": "The HTTP status."})
     detail = fields.String(required=True, metadata={"description": "What happened to this request."})
     request_id = fields.String(required=True, metadata={"description": "The request id, as in `X-Request-ID`."})
 
@@ -438,7 +440,8 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
         })},
         "health.readyz": {"get": public_operation("getReadiness", "operations", "Readiness: can serve now", {
             "200": json_response("Ready.", with_const("Readiness", "status", "ready")),
-            "503": json_response("Not ready; `checks` names what failed.", with_const("Readiness", "status", "not-ready")),
+            "503": json_response("Not ready; `checks` names what failed.",
+                                 with_const("Readiness", "status", "not-ready")),
         })},
         "health.metrics": {"get": public_operation("getMetrics", "operations", "Prometheus metrics", {
             "200": {"description": "Prometheus text exposition.", "headers": headers((REQUEST_ID_HEADER,)),
