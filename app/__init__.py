@@ -24,7 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     auth.init_app(app)
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
+    api.register(app)
     app.register_blueprint(api_collections.bp)
     openapi.init_app(app)
     return app

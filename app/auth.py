@@ -151,9 +151,13 @@ def unauthorized(detail: str, error: str | None = None) -> Problem:
 
 
 def authenticate_request() -> None:
-    """Before every request: identify the caller, unless the view is public."""
+    """Before every request: identify the caller, unless the view is public.
+
+    A request that matched no route (404) or no method (405) reaches no data: it gets its routing
+    answer, not a 401, so that a wrong method on a public path is a plain 405.
+    """
     view = current_app.view_functions.get(request.endpoint or "")
-    if request.method == "OPTIONS" or getattr(view, "public", False):
+    if request.method == "OPTIONS" or request.routing_exception is not None or getattr(view, "public", False):
         return
     g.caller = current_app.extensions[EXTENSION].authenticate(request.headers)
 

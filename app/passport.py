@@ -43,6 +43,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_befo
 from app import metrics
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
+from app.schemas import FullMatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,7 +143,7 @@ class TokenGrantSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     # A bearer token is visible ASCII without spaces (RFC 6750 §2.1 b64token).
-    access_token = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[!-~]{1,8192}$"))
+    access_token = ma.fields.String(required=True, validate=FullMatch(r"^[!-~]{1,8192}$"))
     expires_in = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1), strict=True)
 
 

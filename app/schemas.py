@@ -14,13 +14,25 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+
+
+class FullMatch(validate.Regexp):
+    """``validate.Regexp`` uses ``re.match``, where ``$`` also matches before a final newline:
+    ``"NIT\n"`` would pass ``^[A-Z]+$``. The whole value must match here."""
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 # Formats documented in UPSTREAM.md. Codes are kept open (uppercase words) because Passport
 # documents only some of their values ("BUSINESS", "NIT", "ACTIVE") and mentions others.
-CODE = validate.Regexp(r"^[A-Za-z_]{1,32}$")
-E164_DIGITS = validate.Regexp(r"^\+?[1-9][0-9]{1,14}$")
-IDENTIFICATION_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{1,20}$")
-MERCHANT_CATEGORY_CODE = validate.Regexp(r"^[0-9]{4}$")
-COUNTRY_CODE = validate.Regexp(r"^[A-Z]{2}$")
+CODE = FullMatch(r"^[A-Za-z_]{1,32}$")
+E164_DIGITS = FullMatch(r"^\+?[1-9][0-9]{1,14}$")
+IDENTIFICATION_NUMBER = FullMatch(r"^[0-9A-Za-z]{1,20}$")
+MERCHANT_CATEGORY_CODE = FullMatch(r"^[0-9]{4}$")
+COUNTRY_CODE = FullMatch(r"^[A-Z]{2}$")
 SHORT_TEXT = validate.Length(min=1, max=140)
 EMAIL_MAX_LENGTH = 35
 

@@ -103,13 +103,27 @@ class TestInvalidIds:
         "bad_id",
         ["123", "not-a-uuid", "db7e89e7-59d8-4ab1-b675-a2ae52c3339", "db7e89e759d84ab1b675a2ae52c3339e",
          "{db7e89e7-59d8-4ab1-b675-a2ae52c3339e}", "db7e89e7-59d8-4ab1-b675-a2ae52c3339e/x",
-         "..%2F..%2Fiam%2Foauth%2Ftokens", "db7e89e7-59d8-4ab1-b675-a2ae52c3339g", "%00", "%20" + DOCS_CUSTOMER_ID],
+         "..%2F..%2Fiam%2Foauth%2Ftokens", "db7e89e7-59d8-4ab1-b675-a2ae52c3339g", "%00", "%20" + DOCS_CUSTOMER_ID,
+         DOCS_CUSTOMER_ID + "%0A", DOCS_CUSTOMER_ID + "/x%0A"],
     )
     def test_malformed_id_is_400_without_a_passport_call_or_cache_entry(self, client, emulator, redis_client, bad_id):
         assert_problem(client.get(f"/v1/customers/{bad_id}"), 400, "invalid-customer-id")
         assert emulator.customer_calls() == 0
         assert emulator.token_calls() == 0
         assert redis_client.dbsize() == 0
+
+
+def test_get_on_the_purge_path_is_405_naming_delete(client, emulator):
+    response = client.get(url() + "/cache")
+    assert response.status_code == 405
+    assert "DELETE" in response.headers["Allow"]
+    assert emulator.customer_calls() == 0
+
+
+def test_wrong_method_on_a_public_path_is_405_even_with_callers_enforced(make_app, emulator):
+    from config.security import parse_api_keys
+    client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=parse_api_keys("web:" + "a" * 64)).test_client()
+    assert client.post("/healthz").status_code == 405
 
 
 class TestPassportErrors:
