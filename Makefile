@@ -4,3 +4,8 @@ run:
 	scripts/run
 test:
 	scripts/test
+
+# Benchmark (a few minutes, loopback only, never part of the tests): bench/README.md.
+.PHONY: bench
+bench:
+	.venv/bin/python bench/run.py

@@ -115,6 +115,7 @@ class PassportCustomerSchema(ma.Schema):
     @ma.post_load
     def to_customer(self, data: dict[str, Any], **_: Any) -> Customer:
         """Reshape Passport's flat record into the domain object."""
+        check_renderable(data)
         return Customer(
             id=str(data["id"]),
             type=data["type"],
@@ -128,6 +129,24 @@ class PassportCustomerSchema(ma.Schema):
             created_at=data["created_at"],
             updated_at=data["updated_at"],
         )
+
+
+def check_renderable(data: dict[str, Any]) -> None:
+    """Refuse what JSON can carry but we cannot send on: lone UTF-16 surrogates (``"\\ud800"``)
+    in text, and instants whose UTC form falls outside the years 1 to 9999."""
+    address = data["address"]
+    texts = {"business_name": data["business_name"], "address": " ".join([*address.lines, address.city,
+                                                                          address.state, address.post_code])}
+    for name, text in texts.items():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("Not valid Unicode text.", field_name=name) from None
+    for name in ("created_at", "updated_at"):
+        try:
+            data[name].astimezone(timezone.utc)
+        except OverflowError:
+            raise ma.ValidationError("Out of range once in UTC.", field_name=name) from None
 
 
 class UtcTimestamp(fields.DateTime):

@@ -5,18 +5,28 @@ app per test function, shared by its examples (Hypothesis runs them all inside o
 function-scoped fixtures are set up once: the ``function_scoped_fixture`` health check is
 suppressed on purpose). The emulator is healthy throughout, so no answer may be a 5xx.
 
-Examples per run in the ``ci`` profile (``deep``: 2500 each, see tests/fuzz/conftest.py):
+Examples per run in the ``ci`` profile (``deep`` in brackets; see tests/fuzz/conftest.py):
 
-- ``test_any_request_gets_no_5xx_and_4xx_are_problems``                 150
-- ``test_no_passport_call_for_an_invalid_id``                           150
-- ``test_any_credentials_but_the_key_get_neither_2xx_nor_5xx``          150
-- ``test_signed_tokens_with_any_claims_get_no_5xx_and_only_earned_2xx`` 150
-- ``test_conditional_get_is_304_only_for_the_current_etag``              50
+- ``test_any_request_gets_no_5xx_and_4xx_are_problems``                 150 (2500)
+  any method, path under /v1/customers/, query, headers and body: never a 5xx; every answer has
+  an X-Request-ID (a sane one echoed, else a fresh UUID); every 4xx is problem+json with type,
+  title, status, detail and request_id.
+- ``test_no_passport_call_for_an_invalid_id``                           150 (2500)
+  the same requests: the emulator counts no customer call unless the decoded id is 8-4-4-4-12
+  hex (any case); after the batch it has seen only canonical ids that were sent.
+- ``test_conditional_get_is_304_only_for_the_current_etag``              50 (833)
+- ``test_any_credentials_but_the_key_get_neither_2xx_nor_5xx``          150 (2500)
+  caller auth enforced (one API key, HS256 JWTs): any X-API-Key / Authorization values but the
+  key itself (near misses, forged, unsigned or mangled tokens) get a 401/403, never a Passport call.
+- ``test_signed_tokens_with_any_claims_get_no_5xx_and_only_earned_2xx`` 150 (2500)
+  correctly signed tokens with any header and claims: never a 5xx; a 2xx only for a token with
+  a live ``exp``, the read scope and (if bound) this customer.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -43,6 +53,7 @@ API_KEYS = parse_api_keys(f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}")
 JWT_SECRET = b"fuzz-jwt-secret-0123456789abcdef0123456789"
 JWT_LEEWAY_SECONDS = 30
 READ_SCOPE = "customers.read"
+PURGE_PATH = re.compile(r"([^/]+)/cache")
 
 
 def is_uuid(value: str) -> bool:
@@ -77,10 +88,15 @@ def assert_well_formed(response, request_headers: list[tuple[str, str]] | None =
 
 
 def requested_customer_id(response) -> str | None:
-    """The id the app saw after ``/v1/customers/`` (decoded path), or None for another path."""
+    """The id the app saw in the decoded path: ``/v1/customers/<id>`` or the purge route's
+    ``/v1/customers/<id>/cache``; None for another path."""
     path_info: str = response.request.environ["PATH_INFO"]
     path = path_info.encode("latin-1").decode("utf-8", "replace")
-    return path[len(fs.CUSTOMERS_PREFIX):] if path.startswith(fs.CUSTOMERS_PREFIX) else None
+    if not path.startswith(fs.CUSTOMERS_PREFIX):
+        return None
+    rest = path[len(fs.CUSTOMERS_PREFIX):]
+    purged = PURGE_PATH.fullmatch(rest)
+    return purged.group(1) if purged else rest
 
 
 def may_call_passport(response) -> bool:
