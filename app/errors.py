@@ -104,6 +104,8 @@ def handle_passport_error(error: passport.PassportError) -> Response:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Give werkzeug's own errors (404 route, 405, 413, ...) the same shape."""
+    if error.response is not None:  # already rendered (the rate limiter's 429 problem)
+        return error.response
     code = error.code or 500
     slug = (error.name or "error").lower().replace(" ", "-")
     kept = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after", "www-authenticate")}

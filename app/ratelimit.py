@@ -2,7 +2,8 @@
 
 Limits are counted per authenticated caller (API key name or JWT subject), or per client address
 for anonymous requests, with ``RATELIMIT_DEFAULT`` (Flask-Limiter's syntax, e.g. ``600 per
-minute``; ``off`` disables it). Over the limit: 429 problem+json with ``Retry-After``. When Redis
+minute``; ``off`` disables it), counted with a sliding-window counter. Over the limit: 429
+problem+json with ``Retry-After``; answers within the limit carry no rate-limit headers. When Redis
 is down the limiter **fails open**, availability first: it logs it and counts per process in
 memory until Redis answers again. Health checks are never limited.
 """
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limiter
+import math
+import time
 
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import Limiter, RequestLimit
+
+from app.errors import ProblemType, problem_response
 from app.redis_topology import client_options, limiter_storage_uri
 from config import redis_enabled
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "passport_bff_limiter"
-RETRY_STATUSES = (429, 503)
+TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
 
 
 def caller_key() -> str:
@@ -32,11 +37,11 @@ def exempt() -> bool:
     return getattr(view, "public", False)
 
 
-def keep_retry_after_for_refusals(response: Response) -> Response:
-    """Flask-Limiter adds ``Retry-After`` to every answer; it only means something on a refusal."""
-    if response.status_code not in RETRY_STATUSES:
-        response.headers.pop("Retry-After", None)
-    return response
+def refuse(limit: RequestLimit) -> Response:
+    """The 429 problem, with the ``Retry-After`` computed only now that it is needed."""
+    retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+    return problem_response(TOO_MANY_REQUESTS, f"Over the limit of {limit.limit}; retry later.",
+                            {"Retry-After": str(retry_after)})
 
 
 def init_app(app: Flask) -> None:
@@ -44,7 +49,6 @@ def init_app(app: Flask) -> None:
     limit = app.config["RATELIMIT_DEFAULT"]
     if not limit:
         return
-    app.after_request(keep_retry_after_for_refusals)  # registered first, so it runs after the limiter's
     shared = redis_enabled(app.config)
     options = client_options(app.config) if shared else {}
     limiter = Limiter(
@@ -54,9 +58,12 @@ def init_app(app: Flask) -> None:
         default_limits_exempt_when=exempt,
         storage_uri=limiter_storage_uri(app.config) if shared else "memory://",
         storage_options=options,
-        strategy="moving-window",
+        # Constant cost per request (two counters), where a moving window's grows with the limit;
+        # no X-RateLimit-* headers on every answer, which cost a second Redis script per request.
+        strategy="sliding-window-counter",
         key_prefix=f"{app.config['CACHE_KEY_PREFIX']}:v1:ratelimit",
-        headers_enabled=True,
+        headers_enabled=False,
+        on_breach=refuse,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
