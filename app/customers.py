@@ -234,7 +234,7 @@ class CustomerService:
             try:
                 if self._store.add(lock_key, owner, self._policy.lock_ttl_seconds):
                     try:
-                        return self._fetch_and_store(customer_id, request_id, stale)
+                        return self._fetch_answer(customer_id, request_id, stale, holding_lock=True)
                     finally:
                         self._release(lock_key, owner)
                 if self._clock() >= deadline:
@@ -257,23 +257,22 @@ class CustomerService:
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
-        return self._fetch_without_storing(customer_id, request_id, stale)
+        return self._fetch_answer(customer_id, request_id, stale, holding_lock=False)
 
-    def _fetch_and_store(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
+    def _fetch_answer(
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, *, holding_lock: bool
+    ) -> CustomerAnswer:
+        """Fetch now; only the lock holder stores the result or tells waiters of a failure."""
         try:
             entry = self._fetch(customer_id, request_id)
         except PassportError as exc:
-            self._share_failure(customer_id, exc)
+            if holding_lock:
+                self._share_failure(customer_id, exc)
             return self._stale_or_raise(customer_id, exc, stale)
+        if not holding_lock:
+            return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; detail=lock-timeout")
         self._store_entry(customer_id, entry)
         return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; stored")
-
-    def _fetch_without_storing(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
-        try:
-            entry = self._fetch(customer_id, request_id)
-        except PassportError as exc:
-            return self._stale_or_raise(customer_id, exc, stale)
-        return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; detail=lock-timeout")
 
     def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         entry = self._fetch(customer_id, request_id)
@@ -347,27 +346,25 @@ class CustomerService:
             keep = entry.fresh_seconds
         if keep <= 0:
             return
-        try:
-            self._store.set(self._keys.customer(customer_id), encode_entry(entry), keep)
-        except StoreUnavailable:
-            pass  # served all the same; the next request fetches again
+        # Served all the same if this fails; the next request fetches again.
+        self._best_effort(lambda: self._store.set(self._keys.customer(customer_id), encode_entry(entry), keep))
 
     def _share_failure(self, customer_id: str, error: PassportError) -> None:
         """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""
-        try:
-            self._store.set(self._keys.customer_failure(customer_id), encode_failure(error, self._clock()),
-                            self._policy.lock_wait_seconds)
-        except StoreUnavailable:
-            pass
+        record = encode_failure(error, self._clock())
+        self._best_effort(lambda: self._store.set(self._keys.customer_failure(customer_id), record,
+                                                  self._policy.lock_wait_seconds))
 
     def _forget(self, customer_id: str) -> None:
-        try:
-            self._store.delete(self._keys.customer(customer_id))
-        except StoreUnavailable:
-            pass
+        self._best_effort(lambda: self._store.delete(self._keys.customer(customer_id)))
 
     def _release(self, lock_key: str, owner: bytes) -> None:
+        self._best_effort(lambda: self._store.delete_if_equal(lock_key, owner))  # else it expires by itself
+
+    @staticmethod
+    def _best_effort(write: Callable[[], object]) -> None:
+        """Run a store write whose failure changes no answer (the store logged it already)."""
         try:
-            self._store.delete_if_equal(lock_key, owner)
+            write()
         except StoreUnavailable:
-            pass  # the lock expires by itself
+            pass
