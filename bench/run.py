@@ -48,7 +48,6 @@ CACHE_KEY_PREFIX = "passport-bff"  # the service's default CACHE_KEY_PREFIX, lef
 BASELINE_KEY_PREFIX = "bench-baseline:customer:"
 HIT_METRIC = "passport_bff_cache_requests_total"
 FOREIGN_LOAD_NOTE_CORES = 0.2
-WARMUP_MAX_SECONDS = 20.0
 # Frames every request passes through; the printed profile summary leaves them out (the file has all).
 PROFILE_PLUMBING = re.compile(
     r"\((threading\.py|concurrent/futures/|<frozen runpy>|gunicorn/(app|arbiter|__main__|workers/))|"
@@ -61,12 +60,11 @@ START_TIMEOUT = 30.0
 STARTUP_POLL_SECONDS = 0.005
 WRK_GRACE_SECONDS = 30.0
 # The one caller of the benchmark must never be refused, yet the limiter must cost what it costs in
-# production. Flask-Limiter's moving window keeps up to <limit> timestamps per caller in a Redis
-# list and binary-searches it on every request, so its cost follows the limit's amount: the
-# production default's amount (6000) over one second instead of one minute costs the same per
-# request as a caller near its production limit and is never reached by one load generator.
-# A huge limit would be wrong the other way (a longer list and search). `--rate-limit off`: none.
-DEFAULT_RATE_LIMIT = "6000 per second"
+# production. Its cost per request does not depend on the limit (a sliding-window counter: two
+# counters per caller; on the fast path, app.ratelimit.HitBudget adds local counts to them every
+# RATELIMIT_SYNC_SECONDS), so the production period with an amount one load generator never
+# reaches measures the production cost. `--rate-limit off`: no limiter at all.
+DEFAULT_RATE_LIMIT = "100000000 per minute"
 # Variables the service or config/gunicorn.py read; never inherited from the caller's shell.
 SERVICE_VARIABLE = re.compile(
     r"^(APP_ENV|PORT|PASSPORT_.*|REDIS_.*|CACHE_.*|AUTH_.*|RATELIMIT_.*|GUNICORN_.*|WEB_CONCURRENCY|LOG_.*|"
@@ -183,7 +181,7 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
     scratch = tempfile.mkdtemp(prefix="passport-bff-bench-cfg-")
     code = (
         "import json, runpy; ns = runpy.run_path('config/gunicorn.py'); "
-        "print(json.dumps({k: ns.get(k) for k in ('worker_class', 'workers', 'threads', 'keepalive', 'timeout')}))"
+        "print(json.dumps({k: ns.get(k) for k in ('worker_class', 'workers', 'threads', 'worker_connections', 'keepalive', 'timeout')}))"
     )
     try:
         out = subprocess.run(
@@ -385,12 +383,6 @@ def logged_requests(log_file: Path, start: int, end: int) -> dict[str, Any]:
     }
 
 
-def rate_limit_amount(limit: str) -> int:
-    """Requests allowed per window by a Flask-Limiter string such as '6000 per second' (0 if off)."""
-    match = re.match(r"\s*(\d+)", limit)
-    return int(match.group(1)) if match and limit.strip().lower() not in ("off", "none") else 0
-
-
 def median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -509,7 +501,7 @@ class Bench:
         argv = [
             "--bind", f"{LOOPBACK}:{port}", "--workers", str(self.gunicorn["workers"]),
             "--worker-class", self.gunicorn["worker_class"], "--threads", str(self.gunicorn["threads"]),
-            "--keep-alive", str(self.gunicorn["keepalive"]), "--timeout", str(self.gunicorn["timeout"]),
+            "--worker-connections", str(self.gunicorn["worker_connections"]), "--keep-alive", str(self.gunicorn["keepalive"]), "--timeout", str(self.gunicorn["timeout"]),
             "--chdir", str(BENCH), "--log-level", "warning", "baseline_app:app",
         ]
         server, _ = spawn_gunicorn("baseline", argv, env, port, self.work, self.processes)
@@ -526,18 +518,10 @@ class Bench:
         path = f"/v1/customers/{customer_id}"
         headers = self.service_headers()
         redis_pid = self.redis_server.process.pid
-        # Warm connection pools and code paths. The service's warm-up goes on until the limiter's
-        # moving window holds <limit> entries (its steady-state cost: a longer list to search),
-        # bounded by WARMUP_MAX_SECONDS; otherwise its first measured run would be cheaper.
-        fill = rate_limit_amount(args.rate_limit)
+        # Warm connection pools and code paths (the near cache, the limiter's script) before measuring.
         for server in (service, baseline):
-            served, started = 0, time.monotonic()
-            while True:
-                warm = run_wrk(f"{server.name}-warmup", server.base_url + path, duration=args.warmup,
-                               connections=args.connections, threads=args.wrk_threads, headers=headers)
-                served += warm.requests
-                if server is not service or served >= fill or time.monotonic() - started >= WARMUP_MAX_SECONDS:
-                    break
+            run_wrk(f"{server.name}-warmup", server.base_url + path, duration=args.warmup,
+                    connections=args.connections, threads=args.wrk_threads, headers=headers)
         runs: dict[str, list[WrkResult]] = {"service": [], "baseline": []}
         for repetition in range(args.repetitions):
             order = (service, baseline) if repetition % 2 == 0 else (baseline, service)  # ABBA: no order bias
@@ -989,13 +973,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=3, help="hit runs per server, alternated")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c for hit and c32 miss runs")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of an unrecorded hit run per server first (the service's repeats until the limiter's window is full, <= 20 s)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of an unrecorded hit run per server first")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per worker (GUNICORN_THREADS; default: config/gunicorn.py's)")
     parser.add_argument("--worker-class", default=None,
-                        help="gunicorn worker class via GUNICORN_WORKER_CLASS; refused unless config/gunicorn.py "
-                             "honours it (it does not today: gthread only)")
+                        help="gunicorn worker class via GUNICORN_WORKER_CLASS (gevent or gthread; default: "
+                             "config/gunicorn.py's)")
     parser.add_argument("--rate-limit", default=DEFAULT_RATE_LIMIT,
                         help="RATELIMIT_DEFAULT of the service ('off' to measure without the limiter)")
     parser.add_argument("--miss-duration", type=float, default=10.0, help="seconds of each c32 miss run")

@@ -3,7 +3,13 @@
 - ``GUNICORN_BIND`` (default ``0.0.0.0:$PORT``, ``PORT`` default 8000): where to listen.
 - ``WEB_CONCURRENCY`` (default 2): worker processes; about one per core, since the hit path is
   CPU-bound Python and the rest waits on sockets.
-- ``GUNICORN_THREADS`` (default 8): threads per worker (``gthread``), so a worker waiting on
+- ``GUNICORN_WORKER_CLASS`` (default ``gevent``): chosen by measurement (``bench/run.py``, README
+  "Benchmarks"). A cache hit is CPU-bound Python and everything else waits on sockets, so what
+  matters is the cost of switching between waiting requests: gevent's greenlets switch in user
+  space, where ``gthread``'s OS threads fight over the GIL (erratic throughput, a long p99 tail).
+  ``gthread`` stays available for platforms where gevent's monkey-patching is unwelcome.
+- ``GUNICORN_WORKER_CONNECTIONS`` (default 1000): concurrent connections per gevent worker.
+- ``GUNICORN_THREADS`` (default 8): threads per worker with ``gthread``, so a worker waiting on
   Passport or on a token fetch keeps serving cache hits.
 - ``GUNICORN_TIMEOUT`` (default 30) / ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20): a worker silent
   longer than the first is restarted; on SIGTERM workers get the second to finish requests.
@@ -19,8 +25,12 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+WORKER_CLASSES = ("gevent", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(f"GUNICORN_WORKER_CLASS must be one of: {', '.join(WORKER_CLASSES)} (got {worker_class!r})")
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8")) if worker_class == "gthread" else 1
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5

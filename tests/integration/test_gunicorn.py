@@ -1,13 +1,16 @@
 """The service as deployed: gunicorn with config/gunicorn.py, several workers, real Redis."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests.support.emulator import DOCS_CUSTOMER_ID
-from tests.support.processes import start_gunicorn, stop
+from tests.support.processes import ROOT, start_gunicorn, stop
 
 REQUESTS_PER_ID = 4
 TIMEOUT_SECONDS = 10
@@ -61,3 +64,23 @@ def test_metrics_add_up_every_worker(service, emulator):
 def test_server_header_carries_no_version(service):
     server = requests.get(f"{service}/healthz", timeout=TIMEOUT_SECONDS).headers.get("Server", "")
     assert not any(character.isdigit() for character in server)
+
+
+def gunicorn_settings(**env: str) -> subprocess.CompletedProcess:
+    code = ("import json, runpy; ns = runpy.run_path('config/gunicorn.py'); "
+            "print(json.dumps({k: ns[k] for k in ('worker_class', 'threads', 'worker_connections')}))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_workers_are_gevent_unless_configured_otherwise(tmp_path):
+    metrics = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    assert json.loads(gunicorn_settings(**metrics).stdout)["worker_class"] == "gevent"
+    chosen = json.loads(gunicorn_settings(GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS="4", **metrics).stdout)
+    assert (chosen["worker_class"], chosen["threads"]) == ("gthread", 4)
+
+
+def test_an_unknown_worker_class_is_refused_by_name(tmp_path):
+    refused = gunicorn_settings(GUNICORN_WORKER_CLASS="tornado", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert refused.returncode != 0
+    assert "GUNICORN_WORKER_CLASS" in refused.stderr
