@@ -11,13 +11,14 @@ from config import load_config
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
-    from app import api, api_collections, auth, errors, health, observability, ratelimit, security, services
+    from app import api, api_collections, auth, errors, fast_path, health, observability, ratelimit, security, services
     from app import openapi
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(environ))
     app.config.from_mapping(overrides or {})
     observability.init_app(app)
+    fast_path.init_app(app)  # inside ProxyFix, which security.init_app puts outermost
     security.init_app(app)
     errors.init_app(app)
     services.init_app(app)

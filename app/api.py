@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Flask, Response, g, request
-from werkzeug.http import unquote_etag
+from werkzeug.http import parse_etags, unquote_etag
 from werkzeug.routing import PathConverter
 
 from app.auth import authorize_customers, require_scope
@@ -90,11 +90,15 @@ def purge_customer(customer_id: str) -> Response:
 
 def customer_response(answer: CustomerAnswer) -> Response:
     """Send the stored bytes with the caching headers; 304 when the caller has them already."""
-    entry = answer.entry
-    headers = {"ETag": entry.etag, **cache_headers(answer)}
-    if request.if_none_match and request.if_none_match.contains_weak(unquote_etag(entry.etag)[0]):
-        return Response(status=304, headers=headers)  # RFC 9110 §13.1.2: weak comparison
-    return Response(entry.body, status=200, content_type=JSON, headers=headers)
+    headers = {"ETag": answer.entry.etag, **cache_headers(answer)}
+    if not_modified(request.headers.get("If-None-Match"), answer.entry.etag):
+        return Response(status=304, headers=headers)
+    return Response(answer.entry.body, status=200, content_type=JSON, headers=headers)
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """True when ``If-None-Match`` names the entry's ETag (RFC 9110 §13.1.2: weak comparison)."""
+    return bool(if_none_match) and parse_etags(if_none_match).contains_weak(unquote_etag(etag)[0])
 
 
 def cache_headers(answer: CustomerAnswer) -> dict[str, str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
@@ -38,6 +39,8 @@ HMAC_ALGORITHMS = ("HS256",)
 JWKS_ALGORITHMS = ("RS256", "ES256")
 JWKS_TIMEOUT_SECONDS = 2
 JWKS_CACHE_SECONDS = 300
+VERIFIED_TOKEN_SECONDS = 60
+VERIFIED_TOKENS_MAX = 10_000
 
 UNAUTHENTICATED = ProblemType("unauthenticated", 401, "Authentication required")
 INSUFFICIENT_SCOPE = ProblemType("insufficient-scope", 403, "Not allowed for this caller")
@@ -75,8 +78,22 @@ class JwtVerifier:
         self._audience: str | None = config["AUTH_JWT_AUDIENCE"]
         self._leeway: int = config["AUTH_JWT_LEEWAY_SECONDS"]
         self._customers_claim: str = config["AUTH_JWT_CUSTOMERS_CLAIM"]
+        # Signature checks (RSA, ECDSA) cost more than the rest of a cache hit; callers reuse tokens.
+        self._verified: dict[str, tuple[Caller, float]] = {}
 
     def verify(self, token: str) -> Caller:
+        """The token's caller; a token verified before is trusted again until it expires (or for
+        ``VERIFIED_TOKEN_SECONDS``, so that a key withdrawn from the JWKS stops working soon)."""
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > time.time():
+            return remembered[0]
+        caller, claims = self._verify_signature_and_claims(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()
+        self._verified[token] = (caller, min(float(claims["exp"]), time.time() + VERIFIED_TOKEN_SECONDS))
+        return caller
+
+    def _verify_signature_and_claims(self, token: str) -> tuple[Caller, dict[str, Any]]:
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
             key = self._key_for(algorithm, token)
@@ -89,7 +106,7 @@ class JwtVerifier:
             raise Problem(AUTH_UNAVAILABLE, "The keys to verify tokens cannot be fetched now.") from None
         except jwt.PyJWTError:
             raise unauthorized("The bearer token is invalid or expired.", error="invalid_token") from None
-        return self._caller_from(claims)
+        return self._caller_from(claims), claims
 
     def _key_for(self, algorithm: Any, token: str) -> Any:
         if algorithm in HMAC_ALGORITHMS and self._secret:

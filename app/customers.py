@@ -112,6 +112,10 @@ def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: str) -
     return CustomerAnswer(entry, cache, now, f"{CACHE_NAME}; {status}")
 
 
+def fresh_answer(entry: CachedCustomer, now: float) -> CustomerAnswer:
+    return answer(entry, CacheResult.HIT, now, f"hit; ttl={entry.fresh_left(now)}")
+
+
 class CustomerService:
     """Look customers up through the cache."""
 
@@ -145,6 +149,21 @@ class CustomerService:
         except StoreUnavailable:
             return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
         return self._resolve(customer_id, entry, request_id)
+
+    def cached_hit(self, customer_id: str) -> CustomerAnswer | None:
+        """The ``HIT`` answer when the store holds a fresh copy of the customer, else None.
+
+        For ``app.fast_path``: it touches nothing but the store (near cache first), so a None
+        costs one read, after which ``lookup`` decides everything else (stale, 404, fetch).
+        """
+        try:
+            entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+        except StoreUnavailable:
+            return None
+        now = self._clock()
+        if entry is None or not entry.found or entry.seconds_left(now) <= 0:
+            return None
+        return fresh_answer(entry, now)
 
     def lookup_many(self, customer_ids: list[str], request_id: str | None) -> dict[str, CustomerAnswer | PassportError]:
         """Answer for distinct ids: cached ones from one multi-get, the rest fetched concurrently.
@@ -201,7 +220,7 @@ class CustomerService:
         if not self._needs_fetch(entry, now):
             assert entry is not None  # a missing entry always needs a fetch
             if entry.seconds_left(now) > 0:
-                return answer(entry, CacheResult.HIT, now, f"hit; ttl={entry.fresh_left(now)}")
+                return fresh_answer(entry, now)
             self._revalidate_in_background(customer_id, request_id)
             return answer(entry, CacheResult.STALE, now, f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate")
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))

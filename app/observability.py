@@ -39,7 +39,8 @@ class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request id (or ``-`` outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if not hasattr(record, "request_id"):  # the fast path passes its id along (no Flask context)
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
 
 
@@ -72,14 +73,13 @@ def add_upstream_time(seconds: float) -> None:
         g.upstream_seconds = g.get("upstream_seconds", 0.0) + seconds
 
 
-def incoming_request_id() -> str:
+def sane_request_id(candidate: str | None) -> str:
     """Keep a sane gateway id; replace a missing or hostile one."""
-    candidate = request.headers.get(REQUEST_ID_HEADER, "")
-    return candidate if SANE_REQUEST_ID.fullmatch(candidate) else str(uuid.uuid4())
+    return candidate if candidate and SANE_REQUEST_ID.fullmatch(candidate) else str(uuid.uuid4())
 
 
 def start_request() -> None:
-    g.request_id = incoming_request_id()
+    g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
     g.started = time.perf_counter()
 
 
@@ -91,20 +91,29 @@ def finish_request(response: Response) -> Response:
     metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
     metrics.HTTP_DURATION.labels(route).observe(elapsed)
     caller = g.get("caller")
+    log_access(g.get("request_id", ""), request.remote_addr, caller.name if caller else None, method, route,
+               response.status_code, response.headers.get("X-Cache"), g.get("upstream_seconds", 0.0), elapsed)
+    return response
+
+
+def log_access(request_id: str, client: str | None, caller: str | None, method: str, route: str, status: int,
+               cache: str | None, upstream_seconds: float, elapsed: float) -> None:
+    """The one log line of a request, whichever path (Flask or ``app.fast_path``) answered it."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
     fields = {
-        "client": request.remote_addr,
-        "caller": caller.name if caller else None,
+        "request_id": request_id,
+        "client": client,
+        "caller": caller,
         "method": method,
         "route": route,
-        "status": response.status_code,
-        "cache": response.headers.get("X-Cache"),
-        "upstream_ms": round(g.get("upstream_seconds", 0.0) * 1000, 1),
+        "status": status,
+        "cache": cache,
+        "upstream_ms": round(upstream_seconds * 1000, 1),
         "duration_ms": round(elapsed * 1000, 1),
     }
-    access_log.info("%s %s %s client=%s caller=%s cache=%s upstream=%.1fms %.1fms", method, route,
-                    response.status_code, fields["client"], fields["caller"] or "-", fields["cache"] or "-",
-                    fields["upstream_ms"], fields["duration_ms"], extra=fields)
-    return response
+    access_log.info("%s %s %s client=%s caller=%s cache=%s upstream=%.1fms %.1fms", method, route, status,
+                    client, caller or "-", cache or "-", fields["upstream_ms"], fields["duration_ms"], extra=fields)
 
 
 def init_app(app: Flask) -> None:

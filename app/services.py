@@ -120,4 +120,9 @@ def init_app(app: Flask) -> None:
 
 def services() -> Services:
     """The services of the current app."""
-    return current_app.extensions[EXTENSION]
+    return of(current_app)
+
+
+def of(app: Flask) -> Services:
+    """The services of ``app``, outside a request context (``app.fast_path``)."""
+    return app.extensions[EXTENSION]

@@ -44,6 +44,7 @@ class Config:
     DEFAULT_API_KEYS: str | None = None
     DEFAULT_AUTH_MODE = "enforced"
     DEFAULT_RATE_LIMIT = "6000 per minute"
+    DEFAULT_RATELIMIT_SYNC_SECONDS = 0.1
     DEFAULT_LOG_FORMAT = "TEXT"
     DEFAULT_NEAR_ENTRIES = 10_000
     REQUIRED: tuple[str, ...] = ()
@@ -102,10 +103,17 @@ class Config:
             "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
+            # Answer fresh cache hits in a WSGI layer ahead of Flask (app.fast_path); off: Flask alone.
+            "HIT_FAST_PATH": env.boolean("HIT_FAST_PATH", True),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),
         }
         settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
+        # How long a worker may count a caller's cache hits locally before adding them to the shared
+        # window (app.ratelimit.HitBudget); 0 counts every hit in Redis at once (exact).
+        settings["RATELIMIT_SYNC_SECONDS"] = env.number(
+            "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0
+        )
         settings["FLASK_DEBUG_REQUESTED"] = (env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no")
         cls.check(settings)
         return settings
@@ -145,13 +153,15 @@ class DevelopmentConfig(Config):
 class TestingConfig(DevelopmentConfig):
     """The test suite: development defaults; caller auth, rate limits and the near cache are off
     unless a test turns them on (tests that write to Redis behind the app's back would otherwise
-    race the near cache's invalidation by a few milliseconds)."""
+    race the near cache's invalidation by a few milliseconds); a rate limit, once on, counts
+    every hit in Redis at once, so that tests see the exact limit."""
 
     APP_ENV = "testing"
     DEFAULT_NEAR_ENTRIES = 0
     DEFAULT_API_KEYS = None
     DEFAULT_AUTH_MODE = "gateway-trusted"
     DEFAULT_RATE_LIMIT = "off"
+    DEFAULT_RATELIMIT_SYNC_SECONDS = 0.0
 
 
 class ProductionConfig(Config):

@@ -45,8 +45,8 @@ class EnvReader:
             raise ConfigError(f"{name}_FILE={path} is empty")
         return content
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        """Read a float no smaller than ``minimum``."""
+    def number(self, name: str, default: float, *, minimum: float, maximum: float = float("inf")) -> float:
+        """Read a float between ``minimum`` and ``maximum``."""
         value = self.raw(name)
         if value is None:
             return default
@@ -56,6 +56,8 @@ class EnvReader:
             raise ConfigError(f"{name}={value!r} is not a number") from None
         if not parsed >= minimum:  # also rejects NaN
             raise ConfigError(f"{name}={value!r} must be at least {minimum}")
+        if parsed > maximum:
+            raise ConfigError(f"{name}={value!r} must be at most {maximum}")
         return parsed
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:

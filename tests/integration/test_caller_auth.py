@@ -182,6 +182,25 @@ class TestCustomerBinding:
         assert_unauthorized(client.get(url(), headers=bearer(hs256(customer_ids=DOCS_CUSTOMER_ID))))
 
 
+class TestVerifiedTokens:
+    """A verified token is remembered (signature checks cost more than a cache hit), never past its exp."""
+
+    def test_a_remembered_token_stops_working_when_it_expires(self, make_app, emulator):
+        client = make_app(AUTH_MODE="enforced", AUTH_JWT_SECRET=SECRET, AUTH_JWT_LEEWAY_SECONDS=0,
+                          AUTH_JWT_ISSUER=ISSUER, AUTH_JWT_AUDIENCE=AUDIENCE).test_client()
+        expires = int(time.time()) + 2
+        token = hs256(exp=expires)
+        assert [client.get(url(), headers=bearer(token)).status_code for _ in range(3)] == [200, 200, 200]
+        time.sleep(max(0.0, expires - time.time()) + 0.05)
+        assert_unauthorized(client.get(url(), headers=bearer(token)))
+
+    def test_a_remembered_token_keeps_its_scopes_and_binding(self, client, emulator):
+        token = hs256(customer_ids=[DOCS_CUSTOMER_ID])
+        assert client.get(url(), headers=bearer(token)).status_code == 200
+        assert client.get(url(OTHER_ID), headers=bearer(token)).status_code == 403
+        assert client.get(url(OTHER_ID), headers=bearer(token)).status_code == 403
+
+
 class TestModes:
     def test_development_config_accepts_the_documented_development_key(self, emulator, redis_server):
         from app import create_app

@@ -166,6 +166,9 @@ def test_api_keys_can_come_from_a_file(tmp_path):
         ("RATELIMIT_DEFAULT", "lots"),
         ("CACHE_ENCRYPTION_KEYS", "not-a-fernet-key"),
         ("TRUSTED_PROXY_HOPS", "-1"),
+        ("RATELIMIT_SYNC_SECONDS", "-0.1"),
+        ("RATELIMIT_SYNC_SECONDS", "60"),
+        ("HIT_FAST_PATH", "maybe"),
     ],
 )
 def test_invalid_security_settings_are_rejected_naming_the_variable(name, value):

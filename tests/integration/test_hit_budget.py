@@ -1,0 +1,90 @@
+"""HitBudget (app.ratelimit): the fast path's hits counted locally, added to the caller's shared
+window (real Redis, the limiter's own storage) at most every sync interval. Only the clock is fake."""
+from __future__ import annotations
+
+import limits
+import pytest
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from app.ratelimit import LOOKUP_SCOPE, HitBudget
+
+PREFIX = "passport-bff:v1:ratelimit"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def strategy(redis_server, redis_client) -> SlidingWindowCounterRateLimiter:
+    return SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
+
+
+def budget(strategy, rate: str, sync_seconds: float, clock: Clock | None = None) -> HitBudget:
+    return HitBudget(strategy, limits.parse_many(rate), PREFIX, sync_seconds, clock or Clock())
+
+
+def used(strategy, rate: str, key: str = "caller:web") -> int:
+    item = limits.parse(rate)
+    return item.amount - strategy.get_window_stats(item, PREFIX, key, LOOKUP_SCOPE).remaining
+
+
+def test_with_no_sync_interval_every_hit_is_counted_in_redis_at_once(strategy):
+    exact = budget(strategy, "3 per minute", 0)
+    assert [exact.admit("caller:web") for _ in range(4)] == [True, True, True, False]
+    assert used(strategy, "3 per minute") == 3
+
+
+def test_hits_within_an_interval_are_counted_locally_then_added_together(strategy):
+    clock = Clock()
+    batched = budget(strategy, "100 per minute", 1.0, clock)
+    assert all(batched.admit("caller:web") for _ in range(10))
+    assert used(strategy, "100 per minute") == 1  # the first hit of a caller is added at once
+    clock.now += 1.0
+    assert batched.admit("caller:web")
+    assert used(strategy, "100 per minute") == 11
+
+
+def test_a_full_window_sends_the_caller_to_the_exact_limiter_for_one_interval(strategy):
+    clock = Clock()
+    batched = budget(strategy, "5 per minute", 1.0, clock)
+    assert all(batched.admit("caller:web") for _ in range(8))  # within the interval: over by 3, at most
+    clock.now += 1.0
+    assert not batched.admit("caller:web")  # 1 + 8 would pass 5: refused, the Flask route decides
+    clock.now += 0.5
+    assert not batched.admit("caller:web")
+    assert used(strategy, "5 per minute") == 1
+
+
+def test_callers_are_counted_apart(strategy):
+    exact = budget(strategy, "2 per minute", 0)
+    assert [exact.admit("caller:web"), exact.admit("caller:web"), exact.admit("caller:web")] == [True, True, False]
+    assert exact.admit("caller:ops")
+
+
+def test_every_limit_of_a_list_applies(strategy):
+    exact = budget(strategy, "2 per second; 100 per minute", 0)
+    assert [exact.admit("caller:web") for _ in range(3)] == [True, True, False]
+
+
+def test_with_redis_down_it_declines_so_that_flask_limiter_falls_back(redis_server):
+    stopped = SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
+    batched = budget(stopped, "100 per minute", 0.1)
+    redis_server.stop()
+    try:
+        assert batched.admit("caller:web") is False
+    finally:
+        redis_server.start()
+
+
+def test_memory_is_bounded_with_many_callers(strategy, monkeypatch):
+    monkeypatch.setattr(HitBudget, "MAX_CALLERS", 3)
+    batched = budget(strategy, "100 per minute", 10.0)
+    for n in range(10):
+        assert batched.admit(f"caller:jwt:{n}")
+    assert len(batched._synced_at) <= 3
