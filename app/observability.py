@@ -65,6 +65,17 @@ def configure_logging(level: str, log_format: str) -> None:
     handler.passport_bff = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    skip_unused_record_fields()
+
+
+def skip_unused_record_fields() -> None:
+    """Do not collect what no line of ours prints: the caller's source position (a stack walk per
+    record), thread, process and multiprocessing names — the Python logging HOWTO's
+    "Optimization" knobs; together about a third of the cost of a request's log line."""
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented in the HOWTO
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def add_upstream_time(seconds: float) -> None:

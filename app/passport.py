@@ -176,9 +176,23 @@ class PassportClient:
         self._deadline_seconds = deadline_seconds
         self._retries = retries
         self._retry_backoff = retry_backoff_seconds
-        self._session = requests.Session()
-        self._session.mount(self.base_url, HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        """A keep-alive session whose proxy and CA settings are read from the environment once.
+
+        requests reads ``HTTPS_PROXY``/``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` and ``.netrc`` again on
+        every call (``trust_env``): about a tenth of a miss's CPU. They are taken once here, as the
+        rest of the configuration is; ``.netrc`` credentials are never wanted (we send tokens).
+        """
+        session = requests.Session()
+        from_environment = session.merge_environment_settings(self.base_url, {}, None, None, None)
+        session.proxies.update(from_environment["proxies"])
+        session.verify = from_environment["verify"]
+        session.trust_env = False
+        session.mount(self.base_url, HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        return session
 
     def issue_token(self, request_id: str | None = None) -> TokenGrant:
         """Ask Passport for a new access token with our client credentials."""

@@ -165,3 +165,24 @@ def test_customer_request_carries_bearer_token_and_request_id():
     assert head.startswith(f"GET /v1/customers/{CUSTOMER_ID} ".encode())
     assert b"Authorization: Bearer tok123" in head
     assert b"X-Request-ID: req-9" in head
+
+
+def test_the_proxy_named_in_the_environment_at_start_is_used_for_good(monkeypatch):
+    """Proxy (and CA) settings are read once, when the client is built, not again per call."""
+    with scripted_upstream(respond(200, b'{"access_token": "t"}')) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        client = client_for("http://127.0.0.1:9")  # nothing listens there: only the proxy can answer
+        monkeypatch.delenv("HTTP_PROXY")
+        client.issue_token()
+    assert proxy.received[0].startswith(b"POST http://127.0.0.1:9/v1/iam/oauth/tokens ")
+
+
+def test_a_proxy_set_after_start_is_ignored(monkeypatch):
+    with scripted_upstream(respond(200, b'{"access_token": "t"}')) as upstream:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        client = client_for(upstream.base_url)
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: would fail if used
+        assert client.issue_token().access_token == "t"
