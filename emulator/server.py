@@ -18,15 +18,8 @@ STOP_POLL_SECONDS = 0.5
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
 
 
-class KeepAliveRequestHandler(WSGIRequestHandler):
-    """HTTP/1.1, so that clients keep their connections open, as they can with Passport itself
-    (Werkzeug's default, HTTP/1.0, closes every connection after one answer)."""
-
-    protocol_version = "HTTP/1.1"
-
-
-class QuietRequestHandler(KeepAliveRequestHandler):
-    """Without the one-line-per-request access log."""
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the one-line-per-request access log."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
@@ -41,7 +34,7 @@ def base_url(server: BaseWSGIServer) -> str:
 
 def make_emulator_server(settings: EmulatorSettings, app: Flask | None = None) -> BaseWSGIServer:
     """A bound, not yet serving, threaded Werkzeug server for the emulator."""
-    handler = KeepAliveRequestHandler if settings.verbose else QuietRequestHandler
+    handler = WSGIRequestHandler if settings.verbose else QuietRequestHandler
     return make_server(
         settings.host,
         settings.port,
