@@ -420,15 +420,35 @@ class Bench:
         self.processes.add("redis-server", self.redis_server)
         self.redis_server.start()
         self.redis = redis.Redis(host=LOOPBACK, port=self.redis_server.port, socket_timeout=5)
-        process, self.emulator_url = start_emulator([
-            "--customers", str(self.args.customers),
-            "--client-id", self.client_id, "--client-secret", self.client_secret,
-        ])
-        self.emulator_process = process
-        self.processes.add("emulator", process)
+        if self.args.emulator_server == "werkzeug":
+            process, self.emulator_url = start_emulator([
+                "--customers", str(self.args.customers),
+                "--client-id", self.client_id, "--client-secret", self.client_secret,
+            ])
+            self.processes.add("emulator", process)
+            self.emulator: Server | list[int] = [process.pid]
+        else:
+            self.emulator = self.start_emulator_under_gunicorn()
+            self.emulator_url = self.emulator.base_url
         ids = requests.get(f"{self.emulator_url}/_emulator/customers", params={"limit": self.args.customers + 1},
                            timeout=REQUEST_TIMEOUT).json()
         self.ids: list[str] = [i.lower() for i in ids]
+
+    def start_emulator_under_gunicorn(self) -> Server:
+        """The emulator in one gthread worker (its state is in memory), keeping connections open
+        as Passport does; Werkzeug's server would close each one after a single answer."""
+        port = free_port()
+        env = clean_env({
+            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "EMULATOR_CUSTOMERS": str(self.args.customers),
+            "EMULATOR_CLIENT_ID": self.client_id, "EMULATOR_CLIENT_SECRET": self.client_secret,
+        })
+        argv = ["--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "64",
+                "--keep-alive", "30", "--chdir", str(ROOT), "--log-level", "warning", "emulator.wsgi:app"]
+        server, _ = spawn_gunicorn("emulator", argv, env, port, self.work, self.processes)
+        wait_until(lambda: requests.get(f"{server.base_url}/_emulator/health", timeout=1).ok, "emulator",
+                   server.process)
+        return server
 
     def service_env(self, multiproc_dir: Path, port: int) -> dict[str, str]:
         digest = hashlib.sha256(self.api_key.encode()).hexdigest()
@@ -489,6 +509,16 @@ class Bench:
     def service_headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key}
 
+    def gunicorn_argv(self, port: int, app: str) -> list[str]:
+        """gunicorn's command line for a bench/ app, with the worker settings the service gets."""
+        return [
+            "--bind", f"{LOOPBACK}:{port}", "--workers", str(self.gunicorn["workers"]),
+            "--worker-class", self.gunicorn["worker_class"], "--threads", str(self.gunicorn["threads"]),
+            "--worker-connections", str(self.gunicorn["worker_connections"]),
+            "--keep-alive", str(self.gunicorn["keepalive"]), "--timeout", str(self.gunicorn["timeout"]),
+            "--chdir", str(BENCH), "--log-level", "warning", app,
+        ]
+
     def start_baseline(self, body: bytes, customer_id: str) -> Server:
         self.redis.set(BASELINE_KEY_PREFIX + customer_id, body)
         port = free_port()
@@ -498,33 +528,39 @@ class Bench:
             "BASELINE_REDIS_URL": self.redis_server.url,
             "BASELINE_KEY_PREFIX": BASELINE_KEY_PREFIX,
         })
-        argv = [
-            "--bind", f"{LOOPBACK}:{port}", "--workers", str(self.gunicorn["workers"]),
-            "--worker-class", self.gunicorn["worker_class"], "--threads", str(self.gunicorn["threads"]),
-            "--worker-connections", str(self.gunicorn["worker_connections"]), "--keep-alive", str(self.gunicorn["keepalive"]), "--timeout", str(self.gunicorn["timeout"]),
-            "--chdir", str(BENCH), "--log-level", "warning", "baseline_app:app",
-        ]
-        server, _ = spawn_gunicorn("baseline", argv, env, port, self.work, self.processes)
+        server, _ = spawn_gunicorn("baseline", self.gunicorn_argv(port, "baseline_app:app"), env, port, self.work,
+                                   self.processes)
         wait_healthy(server)
         response = requests.get(f"{server.base_url}/v1/customers/{customer_id}", timeout=REQUEST_TIMEOUT)
         if response.status_code != 200 or response.content != body:
             raise BenchError("the baseline does not serve the service's bytes")
         return server
 
+    def start_floor(self, body: bytes) -> Server:
+        body_file = self.work / "floor-body.json"
+        body_file.write_bytes(body)
+        port = free_port()
+        env = clean_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "FLOOR_BODY_FILE": str(body_file)})
+        server, _ = spawn_gunicorn("floor", self.gunicorn_argv(port, "floor_app:app"), env, port, self.work,
+                                   self.processes)
+        wait_until(lambda: requests.get(server.base_url + "/", timeout=1).content == body, "floor", server.process)
+        return server
+
     # ---- phases ------------------------------------------------------------------------
 
-    def hits(self, service: Server, baseline: Server, customer_id: str) -> None:
+    def hits(self, service: Server, baseline: Server, floor: Server, customer_id: str) -> None:
         args = self.args
         path = f"/v1/customers/{customer_id}"
         headers = self.service_headers()
         redis_pid = self.redis_server.process.pid
         # Warm connection pools and code paths (the near cache, the limiter's script) before measuring.
-        for server in (service, baseline):
+        for server in (service, baseline, floor):
             run_wrk(f"{server.name}-warmup", server.base_url + path, duration=args.warmup,
                     connections=args.connections, threads=args.wrk_threads, headers=headers)
-        runs: dict[str, list[WrkResult]] = {"service": [], "baseline": []}
+        runs: dict[str, list[WrkResult]] = {"service": [], "baseline": [], "floor": []}
         for repetition in range(args.repetitions):
-            order = (service, baseline) if repetition % 2 == 0 else (baseline, service)  # ABBA: no order bias
+            servers = (service, baseline, floor)
+            order = servers if repetition % 2 == 0 else servers[::-1]  # ABBA: no order bias
             for server in order:
                 counted = server is service
                 hits_before = metric_value(service.base_url, HIT_METRIC, 'result="hit"') if counted else 0.0
@@ -533,7 +569,7 @@ class Bench:
                     f"{server.name}-hit-{repetition + 1}", server.base_url + path, duration=args.duration,
                     connections=args.connections, threads=args.wrk_threads, headers=headers,
                     watch={"workers": server, "master": [server.process.pid], "redis": [redis_pid],
-                           "emulator": [self.emulator_process.pid]},
+                           "emulator": self.emulator},
                 )
                 if counted:
                     result.extra["service_hits_counted"] = metric_value(service.base_url, HIT_METRIC, 'result="hit"') - hits_before
@@ -582,7 +618,7 @@ class Bench:
         for name, ids in (("c32", cold_c32), ("c1", cold_c1)):
             files[name] = self.work / f"ids-{name}.txt"
             files[name].write_text("\n".join(ids) + "\n")
-        watch = {"workers": service, "redis": [self.redis_server.process.pid], "emulator": [self.emulator_process.pid]}
+        watch = {"workers": service, "redis": [self.redis_server.process.pid], "emulator": self.emulator}
         out: dict[str, Any] = {}
         plan = [
             ("service_c32", service.base_url, args.connections, args.miss_duration, self.service_headers(), files["c32"]),
@@ -750,16 +786,18 @@ class Bench:
         if again.headers.get("X-Cache") != "HIT" or again.content != body:
             raise BenchError(f"the warmed customer is not a HIT: {again.status_code} {again.headers.get('X-Cache')}")
 
-        print("starting the baseline ...", flush=True)
+        print("starting the baseline and gunicorn's floor ...", flush=True)
         baseline = self.start_baseline(body, warm_id)
+        floor = self.start_floor(body)
         self.results["meta"]["body_bytes"] = len(body)
         self.results["meta"]["service_headers_example"] = dict(again.headers)
 
         print(f"hits: wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration:g}s x {args.repetitions}, "
-              "service and baseline alternately ...", flush=True)
-        self.hits(service, baseline, warm_id)
-        stop(baseline.process)
-        self.processes.remove(baseline.process)
+              "service, baseline and floor alternately ...", flush=True)
+        self.hits(service, baseline, floor, warm_id)
+        for server in (baseline, floor):
+            stop(server.process)
+            self.processes.remove(server.process)
         if args.profile:
             print("profile: one more hit run, py-spy --gil on one worker ...", flush=True)
             self.profile(service, warm_id)
@@ -886,13 +924,20 @@ def report(results: dict[str, Any]) -> str:
 
     row("hit throughput, service (req/s)", fmt(service["rps"], 0))
     row("hit throughput, baseline (req/s)", fmt(baseline["rps"], 0))
+    floor = hits.get("floor")
+    if floor:
+        row("  gunicorn's floor: bytes from memory, no framework (req/s)", fmt(floor["rps"], 0))
     row("  service / baseline", f"{hits['ratio']:.2f}x", f">= {TARGETS['hit_ratio_min']}x",
         hits["ratio"] >= TARGETS["hit_ratio_min"])
     row("hit p50, service / baseline (ms)", f"{fmt(service['p50_ms'], 2)} / {fmt(baseline['p50_ms'], 2)}")
     row("hit p99, service / baseline (ms)", f"{fmt(service['p99_ms'], 2)} / {fmt(baseline['p99_ms'], 2)}",
         f"<= {TARGETS['hit_p99_ms_max']:g} ms (service)", service["p99_ms"] <= TARGETS["hit_p99_ms_max"])
+    if floor:
+        row("  gunicorn's floor p50 / p99 (ms)", f"{fmt(floor['p50_ms'], 2)} / {fmt(floor['p99_ms'], 2)}")
     row("CPU per hit, workers, service / baseline (us)",
         f"{fmt(service['cpu_us_per_request'], 0)} / {fmt(baseline['cpu_us_per_request'], 0)}")
+    if floor:
+        row("  gunicorn's floor (us)", fmt(floor["cpu_us_per_request"], 0))
     row("Redis CPU per hit, service / baseline (us)",
         f"{fmt(service['redis_cpu_us_per_request'], 1)} / {fmt(baseline['redis_cpu_us_per_request'], 1)}")
     row("  service's HIT counter / wrk's answers (~100%)", f"{service['hit_share']:.1%}")
@@ -997,6 +1042,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true", help="keep the service's logs and the id files")
     parser.add_argument("--profile", action="store_true",
                         help="after the hit runs, one more (unrecorded) with py-spy on a worker (needs py-spy)")
+    parser.add_argument("--emulator-server", choices=("gunicorn", "werkzeug"), default="gunicorn",
+                        help="serve the emulator with keep-alive (gunicorn gthread, as Passport keeps connections "
+                             "open) or with Werkzeug's server (python -m emulator: one connection per request)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s runs, 1 repetition, 1 start-up")
     args = parser.parse_args(argv)
     if args.quick:

@@ -547,3 +547,20 @@ def test_start_emulator_process_helper() -> None:
         assert health.json() == {"status": "ok"} and running.base_url.endswith(f":{running.port}")
     finally:
         assert running.stop() == 0
+
+
+def test_wsgi_module_takes_its_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``emulator.wsgi:app`` (the benchmark serves it under gunicorn) honours ``EMULATOR_*``."""
+    import importlib
+
+    monkeypatch.setenv("EMULATOR_CUSTOMERS", "3")
+    monkeypatch.setenv("EMULATOR_CLIENT_ID", "wsgi-client-id")
+    monkeypatch.setenv("EMULATOR_CLIENT_SECRET", "wsgi-client-secret")
+    module = importlib.reload(importlib.import_module("emulator.wsgi"))
+    client = module.app.test_client()
+    refused = client.post("/v1/iam/oauth/tokens", json=CREDENTIALS)
+    accepted = client.post("/v1/iam/oauth/tokens", json={
+        **CREDENTIALS, "client_id": "wsgi-client-id", "client_secret": "wsgi-client-secret",
+    })
+    assert refused.status_code == 401 and accepted.status_code == 200
+    assert len(client.get("/_emulator/customers?limit=100").get_json()) == 4  # the docs' example + 3
