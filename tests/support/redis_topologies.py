@@ -32,9 +32,12 @@ def redis_cluster() -> Iterator[list[int]]:
         for port in ports:
             node_dir = workdir / str(port)
             node_dir.mkdir()
+            # The bus port is named, not left at port + 10000: that is past 65535 for any port above
+            # 55535, which the kernel hands out (and redis-server then refuses to start).
             processes.append(_redis_server(
-                ["--port", str(port), "--bind", LOOPBACK, "--cluster-enabled", "yes", "--cluster-config-file",
-                 "nodes.conf", "--save", "", "--appendonly", "no", "--dir", str(node_dir)], node_dir))
+                ["--port", str(port), "--cluster-port", str(free_port()), "--bind", LOOPBACK,
+                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "",
+                 "--appendonly", "no", "--dir", str(node_dir)], node_dir))
         for port, process in zip(ports, processes):
             wait_until(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping, f"cluster node {port}", process)
         subprocess.run(["redis-cli", "--cluster", "create", *(f"{LOOPBACK}:{p}" for p in ports),
