@@ -29,6 +29,9 @@ bp = Blueprint("customers", __name__)
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 JSON = "application/json"
 UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
+# Set in the WSGI environ by app.fast_path when it read the customer's entry and found no fresh
+# hit: the lookup below starts from that read instead of reading the store again.
+STORE_READ = "passport_bff.store_read"
 
 
 def register(app: Flask) -> None:
@@ -56,7 +59,7 @@ def get_customer(customer_id: str) -> Response:
     canonical = canonical_customer_id(customer_id)
     authorize_customers([canonical])
     try:
-        answer = services().customers.lookup(canonical, g.request_id)
+        answer = services().customers.lookup(canonical, g.request_id, request.environ.get(STORE_READ))
     except PassportError as exc:
         CACHE_REQUESTS.labels("error").inc()
         problem = problem_from_passport(exc)

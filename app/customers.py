@@ -88,6 +88,15 @@ class CustomerAnswer:
     cache_status: str  # the RFC 9211 Cache-Status field value
 
 
+@dataclass(frozen=True)
+class StoreRead:
+    """What one read of a customer's entry found: the entry (None if absent), or a store failure."""
+
+    customer_id: str
+    entry: CachedCustomer | None
+    store_available: bool = True
+
+
 def encode_failure(error: PassportError, at: float) -> bytes:
     """``<when> <error class> <number>``: the number is a Retry-After or an HTTP status."""
     number = getattr(error, "retry_after", None) or getattr(error, "status", 0)
@@ -142,24 +151,32 @@ class CustomerService:
         self._sleep = sleep
         self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.lock_ttl_seconds)
 
-    def lookup(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
-        """Answer for one well-formed, canonical customer id."""
-        try:
-            entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
-        except StoreUnavailable:
-            return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
-        return self._resolve(customer_id, entry, request_id)
+    def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
+        """Answer for one well-formed, canonical customer id.
 
-    def cached_hit(self, customer_id: str) -> CustomerAnswer | None:
-        """The ``HIT`` answer when the store holds a fresh copy of the customer, else None.
-
-        For ``app.fast_path``: it touches nothing but the store (near cache first), so a None
-        costs one read, after which ``lookup`` decides everything else (stale, 404, fetch).
+        ``read`` is what this request already read of the customer's entry (``app.fast_path``
+        reads it first), so that a miss does not read the store twice.
         """
+        if read is None or read.customer_id != customer_id:
+            read = self.read(customer_id)
+        if not read.store_available:
+            return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
+        return self._resolve(customer_id, read.entry, request_id)
+
+    def read(self, customer_id: str) -> StoreRead:
+        """Read the customer's entry (near cache first); a store failure is part of the answer."""
         try:
-            entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+            return StoreRead(customer_id, decode_entry(self._store.get(self._keys.customer(customer_id))))
         except StoreUnavailable:
-            return None
+            return StoreRead(customer_id, None, store_available=False)
+
+    def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
+        """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
+
+        For ``app.fast_path``: it decides nothing else, so on a None ``lookup`` (given the same
+        read) decides everything else (stale, 404, fetch, store down).
+        """
+        entry = read.entry
         now = self._clock()
         if entry is None or not entry.found or entry.seconds_left(now) <= 0:
             return None

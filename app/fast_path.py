@@ -5,15 +5,18 @@ app contexts, a dozen before/after hooks, a Response object, header parsing) cos
 the lookup itself — more than a bare Flask + Redis route spends in all. This layer answers
 ``GET /v1/customers/<uuid>`` when a fresh copy is at hand and the request is plainly fine, making
 every decision with the same functions as the Flask route: caller authentication and scope
-(``app.auth``), the customer binding, the rate limit (``app.ratelimit.HitBudget``), the cache
+(``app.auth``), the customer binding, the rate limit (``app.ratelimit.FastPathBudget``), the cache
 policy (``CustomerService.cached_hit``), the answer's headers and 304 (``app.api``), the security
 headers (``app.security``), the request id, log line and metrics (``app.observability``).
 
-Anything else is **declined**, untouched, to Flask, which gives the same answer the slow way: other
-routes and methods, a non-uuid id, a request with a body, a CORS request, a failed or missing
-authentication, a caller outside its scope or binding, a rate limit to judge exactly, and any
-lookup that is not a fresh hit (miss, stale, remembered 404, store down). Declining is always safe,
-so an unexpected error here is logged and declined too.
+Anything else is **declined** to Flask, which gives the same answer the slow way: other routes and
+methods, a non-uuid id, a request with a body, a CORS request, a failed or missing authentication,
+a caller outside its scope or binding, a rate limit to judge exactly, and any lookup that is not a
+fresh hit (miss, stale, remembered 404, store down). Declining is always safe, so an unexpected
+error here is logged and declined too. A declined lookup carries on what was already done, so
+that a miss pays for nothing twice: its count in the rate limit (``ratelimit.COUNTED``: the
+Flask route's limiter skips it) and its read of the store (``api.STORE_READ``: the route's
+lookup starts from it).
 
 ``HIT_FAST_PATH=false`` takes this layer out (for A/B measurements; answers are the same).
 """
@@ -28,7 +31,7 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from app import auth, metrics, ratelimit, services
-from app.api import JSON, UUID_PATTERN, cache_headers, not_modified
+from app.api import JSON, STORE_READ, UUID_PATTERN, cache_headers, not_modified
 from app.customers import CustomerAnswer
 from app.errors import Problem
 from app.observability import REQUEST_ID_HEADER, log_access, sane_request_id
@@ -89,11 +92,16 @@ class HitFastPath:
         caller = self._authorized_caller(headers, customer_id)
         if caller is None:
             return None
-        answer = services.of(self._app).customers.cached_hit(customer_id)
+        budget = ratelimit.fast_path_budget(self._app)
+        if budget is not None:
+            if not budget.admit(ratelimit.caller_key_for(caller, environ.get("REMOTE_ADDR"))):
+                return None
+            environ[ratelimit.COUNTED] = True
+        customers = services.of(self._app).customers
+        read = customers.read(customer_id)
+        answer = customers.cached_hit(read)
         if answer is None:
-            return None
-        budget = ratelimit.hit_budget(self._app)
-        if budget is not None and not budget.admit(ratelimit.caller_key_for(caller, environ.get("REMOTE_ADDR"))):
+            environ[STORE_READ] = read
             return None
         request_id = sane_request_id(headers.get(REQUEST_ID_HEADER))
         status, body = self._respond(start_response, answer, headers.get("If-None-Match"), request_id)

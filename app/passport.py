@@ -177,6 +177,8 @@ class PassportClient:
         self._retries = retries
         self._retry_backoff = retry_backoff_seconds
         self._session = self._new_session()
+        self._get_template = self._session.prepare_request(requests.Request("GET", self.base_url))
+        self._prepared_base_url = self._get_template.url.rstrip("/")
 
     def _new_session(self) -> requests.Session:
         """A keep-alive session whose proxy and CA settings are read from the environment once.
@@ -201,7 +203,7 @@ class PassportClient:
     def _issue_token_once(self, request_id: str | None) -> TokenGrant:
         body = dict(self._credentials, grant_type="client_credentials")
         deadline = time.monotonic() + self._connect_timeout + self._read_timeout
-        status, content, headers = self._send("POST", TOKEN_PATH, request_id, deadline, json=body)
+        status, content, headers = self._send("POST", TOKEN_PATH, request_id, deadline, json_body=body)
         if status in (400, 401, 403):
             log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
             raise PassportCredentialsRejected(f"token endpoint answered {status}")
@@ -243,19 +245,20 @@ class PassportClient:
 
     def _get_json(self, path: str, auth: dict[str, str], request_id: str | None, deadline: float) -> Any:
         """One GET attempt: send, check the status, decode the body."""
-        status, content, headers = self._send("GET", path, request_id, deadline, headers=dict(auth))
+        status, content, headers = self._send("GET", path, request_id, deadline, headers=auth)
         self._raise_for_status(status, headers)
         return _decode_json(content)
 
     def _send(
-        self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
+        self, method: str, path: str, request_id: str | None, deadline: float, *,
+        headers: dict[str, str] | None = None, json_body: Any = None,
     ) -> tuple[int, bytes, Any]:
         """Make one call, measured: its duration and outcome go to the metrics and the request log."""
         endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
         started = time.perf_counter()
         outcome = "unreachable"
         try:
-            status, content, headers = self._send_once(method, path, request_id, deadline, **kwargs)
+            status, content, headers = self._send_once(method, path, request_id, deadline, dict(headers or {}), json_body)
             outcome = outcome_for_status(status)
             return status, content, headers
         except (PassportTimeout, PassportBadResponse) as exc:
@@ -267,11 +270,28 @@ class PassportClient:
             metrics.UPSTREAM_DURATION.labels(endpoint).observe(elapsed)
             add_upstream_time(elapsed)
 
+    def _prepare(self, method: str, path: str, headers: dict[str, str], json_body: Any = None) -> requests.PreparedRequest:
+        """The request to send; a GET is a copy of one request prepared at start-up.
+
+        Why: ``Session.request`` prepares every call from scratch (URL parsing and re-quoting,
+        header and cookie merging), about a third of the CPU a customer fetch spends in requests.
+        A GET differs from the template only by its path (built here from a validated id or an
+        encoded query) and a few headers, so only those are set.
+        """
+        if method != "GET":
+            return self._session.prepare_request(
+                requests.Request(method, self.base_url + path, headers=headers, json=json_body)
+            )
+        prepared = self._get_template.copy()
+        prepared.url = self._prepared_base_url + path
+        prepared.headers.update(headers)
+        return prepared
+
     def _send_once(
-        self, method: str, path: str, request_id: str | None, deadline: float, **kwargs: Any
+        self, method: str, path: str, request_id: str | None, deadline: float, headers: dict[str, str],
+        json_body: Any,
     ) -> tuple[int, bytes, Any]:
         """Make one call and read its body within the size limit and the deadline."""
-        headers = kwargs.pop("headers", {})
         if request_id:
             headers["X-Request-ID"] = request_id
         remaining = deadline - time.monotonic()
@@ -279,10 +299,8 @@ class PassportClient:
             raise PassportTimeout(f"{method} {path}: no time left for another attempt")
         timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
         try:
-            with self._session.request(
-                method, self.base_url + path, headers=headers, timeout=timeout, stream=True,
-                allow_redirects=False, **kwargs,
-            ) as response:
+            prepared = self._prepare(method, path, headers, json_body)
+            with self._session.send(prepared, timeout=timeout, stream=True, allow_redirects=False) as response:
                 content = self._read_bounded(response, deadline)
                 return response.status_code, content, response.headers
         except requests.Timeout:

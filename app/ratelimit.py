@@ -29,10 +29,13 @@ from config import redis_enabled
 log = logging.getLogger(__name__)
 
 EXTENSION = "passport_bff_limiter"
-BUDGET_EXTENSION = "passport_bff_hit_budget"
+BUDGET_EXTENSION = "passport_bff_fast_path_budget"
 # Flask-Limiter counts default limits per endpoint: the lookup route's name is its scope.
 LOOKUP_SCOPE = "customers.get_customer"
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
+# Set in the WSGI environ by app.fast_path on a lookup it has counted with FastPathBudget and then
+# handed to Flask (a miss): Flask-Limiter must not count it a second time.
+COUNTED = "passport_bff.rate_counted"
 
 
 def caller_key() -> str:
@@ -45,6 +48,9 @@ def caller_key_for(caller: Caller | None, remote_addr: str | None) -> str:
 
 
 def exempt() -> bool:
+    """Public views are never limited; a lookup the fast path has counted is not counted again."""
+    if request.environ.get(COUNTED):
+        return True
     view = current_app.view_functions.get(request.endpoint or "")
     return getattr(view, "public", False)
 
@@ -81,27 +87,28 @@ def init_app(app: Flask) -> None:
         in_memory_fallback_enabled=True,
     )
     app.extensions[EXTENSION] = limiter
-    app.extensions[BUDGET_EXTENSION] = HitBudget(
+    app.extensions[BUDGET_EXTENSION] = FastPathBudget(
         limiter.limiter, limits.parse_many(limit), key_prefix, app.config["RATELIMIT_SYNC_SECONDS"]
     )
 
 
-def hit_budget(app: Flask) -> HitBudget | None:
-    """The fast path's share of the rate limits; None when rate limiting is off."""
+def fast_path_budget(app: Flask) -> FastPathBudget | None:
+    """The fast path's rate limits; None when rate limiting is off."""
     return app.extensions.get(BUDGET_EXTENSION)
 
 
-class HitBudget:
-    """Rate limits for the cache hits ``app.fast_path`` answers, without a Redis call per hit.
+class FastPathBudget:
+    """Rate limits for the lookups ``app.fast_path`` takes on, without a Redis call per request.
 
     Why: the limiter's Redis script costs a worker more CPU than the rest of a hit. Each worker
-    counts a caller's hits in memory and adds them to the caller's shared window (the very
-    counters Flask-Limiter uses for the lookup route, so both paths count together) at most every
+    counts a caller's lookups in memory — the hits it answers and the misses it hands to Flask
+    marked ``COUNTED`` — and adds them to the caller's shared window (the very counters
+    Flask-Limiter uses for the lookup route, so both paths count together) at most every
     ``RATELIMIT_SYNC_SECONDS`` — the approach of Kong's ``sync_rate``. When the window cannot
-    take them, the caller's requests go back to the Flask route for that long, where Flask-Limiter
-    decides exactly (and answers 429). The price: a caller may exceed its limit by what it sends
-    to one worker within one sync interval; a worker that dies loses at most that many counts.
-    ``RATELIMIT_SYNC_SECONDS=0`` counts every hit in Redis at once (exact).
+    take them, the caller's requests go to the Flask route unmarked for that long, where
+    Flask-Limiter decides exactly (and answers 429). The price: a caller may exceed its limit by
+    what it sends to one worker within one sync interval; a worker that dies loses at most that
+    many counts. ``RATELIMIT_SYNC_SECONDS=0`` counts every lookup in Redis at once (exact).
     """
 
     MAX_CALLERS = 10_000
@@ -119,7 +126,7 @@ class HitBudget:
         self._refused_until: dict[str, float] = {}
 
     def admit(self, key: str) -> bool:
-        """Count one hit for ``key``; False means: let Flask-Limiter decide this request."""
+        """Count one lookup for ``key``; False means: let Flask-Limiter decide this request."""
         now = self._clock()
         with self._lock:
             if self._refused_until.get(key, -math.inf) > now:

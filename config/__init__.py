@@ -109,8 +109,8 @@ class Config:
             "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),
         }
         settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
-        # How long a worker may count a caller's cache hits locally before adding them to the shared
-        # window (app.ratelimit.HitBudget); 0 counts every hit in Redis at once (exact).
+        # How long a worker may count a caller's lookups locally before adding them to the shared
+        # window (app.ratelimit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
         settings["RATELIMIT_SYNC_SECONDS"] = env.number(
             "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0
         )

@@ -9,6 +9,7 @@ import logging
 import pytest
 from flask import Flask, request
 
+from app import services
 from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.time_travel import make_stale
@@ -185,6 +186,24 @@ class TestDeclinedToFlask:
             assert client.get(URL, headers=CALLER).headers["X-Cache"] == "BYPASS"
         finally:
             redis_server.start()
+
+
+class TestDeclinedLookupsPayOnce:
+    """A lookup the fast path declines carries on what it did: no second read, no second count."""
+
+    def test_a_miss_reads_the_store_once(self, app, emulator, monkeypatch):
+        store = services.of(app).store
+        reads: list[str] = []
+        real_get = store.get
+        monkeypatch.setattr(store, "get", lambda key: reads.append(key) or real_get(key))
+        assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
+        assert reads.count(f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}") == 1
+
+    def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):
+        client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, RATELIMIT_DEFAULT="3 per minute").test_client()
+        miss, hit, remembered_404 = (client.get(url, headers=CALLER) for url in (URL, URL, f"/v1/customers/{UNKNOWN_ID}"))
+        assert (miss.headers["X-Cache"], hit.headers["X-Cache"], remembered_404.status_code) == ("MISS", "HIT", 404)
+        assert client.get(URL, headers=CALLER).status_code == 429
 
 
 class TestRateLimitsCountBothPaths:

@@ -1,4 +1,4 @@
-"""HitBudget (app.ratelimit): the fast path's hits counted locally, added to the caller's shared
+"""FastPathBudget (app.ratelimit): the fast path's hits counted locally, added to the caller's shared
 window (real Redis, the limiter's own storage) at most every sync interval. Only the clock is fake."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.ratelimit import LOOKUP_SCOPE, HitBudget
+from app.ratelimit import LOOKUP_SCOPE, FastPathBudget
 
 PREFIX = "passport-bff:v1:ratelimit"
 
@@ -25,8 +25,8 @@ def strategy(redis_server, redis_client) -> SlidingWindowCounterRateLimiter:
     return SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
 
 
-def budget(strategy, rate: str, sync_seconds: float, clock: Clock | None = None) -> HitBudget:
-    return HitBudget(strategy, limits.parse_many(rate), PREFIX, sync_seconds, clock or Clock())
+def budget(strategy, rate: str, sync_seconds: float, clock: Clock | None = None) -> FastPathBudget:
+    return FastPathBudget(strategy, limits.parse_many(rate), PREFIX, sync_seconds, clock or Clock())
 
 
 def used(strategy, rate: str, key: str = "caller:web") -> int:
@@ -83,7 +83,7 @@ def test_with_redis_down_it_declines_so_that_flask_limiter_falls_back(redis_serv
 
 
 def test_memory_is_bounded_with_many_callers(strategy, monkeypatch):
-    monkeypatch.setattr(HitBudget, "MAX_CALLERS", 3)
+    monkeypatch.setattr(FastPathBudget, "MAX_CALLERS", 3)
     batched = budget(strategy, "100 per minute", 10.0)
     for n in range(10):
         assert batched.admit(f"caller:jwt:{n}")
