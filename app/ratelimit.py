@@ -48,11 +48,13 @@ def caller_key_for(caller: Caller | None, remote_addr: str | None) -> str:
 
 
 def exempt() -> bool:
-    """Public views are never limited; a lookup the fast path has counted is not counted again."""
-    if request.environ.get(COUNTED):
-        return True
     view = current_app.view_functions.get(request.endpoint or "")
     return getattr(view, "public", False)
+
+
+def counted_by_fast_path() -> bool:
+    """A lookup ``FastPathBudget`` has counted already (checked before any limit is resolved)."""
+    return bool(request.environ.get(COUNTED))
 
 
 def refuse(limit: RequestLimit) -> Response:
@@ -86,6 +88,7 @@ def init_app(app: Flask) -> None:
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
+    limiter.request_filter(counted_by_fast_path)
     app.extensions[EXTENSION] = limiter
     app.extensions[BUDGET_EXTENSION] = FastPathBudget(
         limiter.limiter, limits.parse_many(limit), key_prefix, app.config["RATELIMIT_SYNC_SECONDS"]
