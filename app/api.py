@@ -29,9 +29,9 @@ bp = Blueprint("customers", __name__)
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 JSON = "application/json"
 UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
-# Set in the WSGI environ by app.fast_path when it read the customer's entry and found no fresh
-# hit: the lookup below starts from that read instead of reading the store again.
-STORE_READ = "passport_bff.store_read"
+# Set in the WSGI environ by app.fast_path to (customer id, outcome) when its lookup ended in a
+# problem for this route to render: a not-found answer, or the PassportError it raised.
+LOOKUP_OUTCOME = "passport_bff.lookup_outcome"
 
 
 def register(app: Flask) -> None:
@@ -59,7 +59,7 @@ def get_customer(customer_id: str) -> Response:
     canonical = canonical_customer_id(customer_id)
     authorize_customers([canonical])
     try:
-        answer = services().customers.lookup(canonical, g.request_id, request.environ.get(STORE_READ))
+        answer = looked_up_already(canonical) or services().customers.lookup(canonical, g.request_id)
     except PassportError as exc:
         CACHE_REQUESTS.labels("error").inc()
         problem = problem_from_passport(exc)
@@ -69,6 +69,16 @@ def get_customer(customer_id: str) -> Response:
     if not answer.entry.found:
         raise Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(answer))
     return customer_response(answer)
+
+
+def looked_up_already(customer_id: str) -> CustomerAnswer | None:
+    """The outcome ``app.fast_path`` reached for this lookup, if it handed one over (an error is raised)."""
+    handed_id, outcome = request.environ.get(LOOKUP_OUTCOME, (None, None))
+    if handed_id != customer_id:
+        return None
+    if isinstance(outcome, PassportError):
+        raise outcome
+    return outcome
 
 
 @bp.delete("/v1/customers/<customer_id>/cache")

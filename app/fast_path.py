@@ -1,22 +1,24 @@
-"""The cache-hit fast path: a WSGI layer in front of Flask that answers fresh cache hits itself.
+"""The lookup fast path: a WSGI layer in front of Flask that answers customer lookups itself.
 
-Why: on a hit the cached bytes are ready to send, and Flask's machinery around them (request and
-app contexts, a dozen before/after hooks, a Response object, header parsing) costs several times
-the lookup itself — more than a bare Flask + Redis route spends in all. This layer answers
-``GET /v1/customers/<uuid>`` when a fresh copy is at hand and the request is plainly fine, making
-every decision with the same functions as the Flask route: caller authentication and scope
-(``app.auth``), the customer binding, the rate limit (``app.ratelimit.FastPathBudget``), the cache
-policy (``CustomerService.cached_hit``), the answer's headers and 304 (``app.api``), the security
-headers (``app.security``), the request id, log line and metrics (``app.observability``).
+Why: a lookup's answer is stored bytes, ready to send, and Flask's machinery around them (request
+and app contexts, a dozen before/after hooks, a Response object, header parsing) costs several
+times the lookup itself — more than a bare Flask + Redis route spends in all on a hit, and a
+sixth of a miss. This layer answers ``GET /v1/customers/<uuid>`` whenever the answer is a
+customer (``HIT``, ``MISS``, ``STALE``, ``BYPASS``, or a 304), making every decision with the same
+functions as the Flask route: caller authentication and scope (``app.auth``), the customer
+binding, the rate limit (``app.ratelimit.FastPathBudget``), the cache policy
+(``CustomerService.read``, ``cached_hit`` and ``lookup``), the answer's headers and 304
+(``app.api``), the security headers (``app.security``), the request trace, log line and metrics
+(``app.observability``).
 
 Anything else is **declined** to Flask, which gives the same answer the slow way: other routes and
 methods, a non-uuid id, a request with a body, a CORS request, a failed or missing authentication,
-a caller outside its scope or binding, a rate limit to judge exactly, and any lookup that is not a
-fresh hit (miss, stale, remembered 404, store down). Declining is always safe, so an unexpected
-error here is logged and declined too. A declined lookup carries on what was already done, so
-that a miss pays for nothing twice: its count in the rate limit (``ratelimit.COUNTED``: the
-Flask route's limiter skips it) and its read of the store (``api.STORE_READ``: the route's
-lookup starts from it).
+a caller outside its scope or binding, and a rate limit to judge exactly. Declining is always
+safe, so an unexpected error here is logged and declined too. A lookup that ends in a problem (a
+remembered or new 404, a Passport failure) is handed to the Flask route with its outcome
+(``api.LOOKUP_OUTCOME``), which renders it: problems have one renderer. What the fast path did
+is never done twice: the request trace (its id, start and Passport time) carries on, and a
+counted request is not counted again (``ratelimit.COUNTED``).
 
 ``HIT_FAST_PATH=false`` takes this layer out (for A/B measurements; answers are the same).
 """
@@ -31,10 +33,11 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from app import auth, metrics, ratelimit, services
-from app.api import JSON, STORE_READ, UUID_PATTERN, cache_headers, not_modified
-from app.customers import CustomerAnswer
+from app.api import JSON, LOOKUP_OUTCOME, UUID_PATTERN, cache_headers, not_modified
+from app.customers import CacheResult, CustomerAnswer
 from app.errors import Problem
-from app.observability import REQUEST_ID_HEADER, log_access, sane_request_id
+from app.observability import REQUEST_ID_HEADER, RequestTrace, begin_trace, end_trace, log_access
+from app.passport import PassportError
 from app.security import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
@@ -47,28 +50,31 @@ READ_SCOPE = "customers.read"
 STATIC_HEADERS = list(SECURITY_HEADERS.items())
 
 
-class HitFastPath:
-    """Answer fresh hits of the customer lookup before Flask; hand everything else to ``flask_app``."""
+class LookupFastPath:
+    """Answer customer lookups before Flask; hand everything else to ``flask_app``."""
 
     def __init__(self, app: Flask, flask_app: WSGIApp) -> None:
         self._app = app
         self._flask_app = flask_app
-        self._answers_200 = metrics.HTTP_REQUESTS.labels(ROUTE, "GET", "200")
-        self._answers_304 = metrics.HTTP_REQUESTS.labels(ROUTE, "GET", "304")
+        self._answers = {status: metrics.HTTP_REQUESTS.labels(ROUTE, "GET", str(status)) for status in (200, 304)}
         self._duration = metrics.HTTP_DURATION.labels(ROUTE)
-        self._hits = metrics.CACHE_REQUESTS.labels("hit")
+        self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
         customer_id = self._plain_lookup_id(environ)
         if customer_id is None:
             return self._flask_app(environ, start_response)
+        headers = EnvironHeaders(environ)
+        trace = begin_trace(environ, headers.get(REQUEST_ID_HEADER))
         try:
-            served = self._serve_hit(environ, start_response, customer_id, started)
+            served = self._serve(environ, headers, start_response, customer_id, trace)
         except Exception:  # noqa: BLE001 — a bug here must not cost the caller an answer
             log.exception("the fast path failed; Flask answers instead")
             served = None
-        return served if served is not None else self._flask_app(environ, start_response)
+        if served is None:
+            return self._flask_app(environ, start_response)  # its teardown ends the trace
+        end_trace()
+        return served
 
     @staticmethod
     def _plain_lookup_id(environ: dict[str, Any]) -> str | None:
@@ -86,9 +92,9 @@ class HitFastPath:
         customer_id = path[len(PREFIX):]
         return customer_id.lower() if UUID_PATTERN.fullmatch(customer_id) else None
 
-    def _serve_hit(self, environ: dict[str, Any], start_response: Callable[..., Any], customer_id: str,
-                   started: float) -> list[bytes] | None:
-        headers = EnvironHeaders(environ)
+    def _serve(self, environ: dict[str, Any], headers: EnvironHeaders, start_response: Callable[..., Any],
+               customer_id: str, trace: RequestTrace) -> list[bytes] | None:
+        """Answer the lookup; None when Flask must (declined, or a problem to render)."""
         caller = self._authorized_caller(headers, customer_id)
         if caller is None:
             return None
@@ -97,16 +103,22 @@ class HitFastPath:
             if not budget.admit(ratelimit.caller_key_for(caller, environ.get("REMOTE_ADDR"))):
                 return None
             environ[ratelimit.COUNTED] = True
+        answer = self._look_up(customer_id, trace.request_id)
+        if isinstance(answer, PassportError) or not answer.entry.found:
+            environ[LOOKUP_OUTCOME] = (customer_id, answer)
+            return None
+        status, body = self._respond(start_response, answer, headers.get("If-None-Match"), trace.request_id)
+        self._account(environ, trace, caller, status, answer.cache)
+        return body
+
+    def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer | PassportError:
+        """A fresh hit straight from the read; anything else through the whole cache policy."""
         customers = services.of(self._app).customers
         read = customers.read(customer_id)
-        answer = customers.cached_hit(read)
-        if answer is None:
-            environ[STORE_READ] = read
-            return None
-        request_id = sane_request_id(headers.get(REQUEST_ID_HEADER))
-        status, body = self._respond(start_response, answer, headers.get("If-None-Match"), request_id)
-        self._account(environ, request_id, caller, status, started)
-        return body
+        try:
+            return customers.cached_hit(read) or customers.lookup(customer_id, request_id, read)
+        except PassportError as exc:
+            return exc
 
     def _authorized_caller(self, headers: EnvironHeaders, customer_id: str) -> auth.Caller | None:
         """The caller, if it may read this customer; None (decline) for anything to explain."""
@@ -130,14 +142,15 @@ class HitFastPath:
         start_response("200 OK", headers)
         return 200, [entry.body]
 
-    def _account(self, environ: dict[str, Any], request_id: str, caller: auth.Caller, status: int,
-                 started: float) -> None:
+    def _account(self, environ: dict[str, Any], trace: RequestTrace, caller: auth.Caller, status: int,
+                 result: CacheResult) -> None:
         """The request's metrics and log line, as ``app.observability`` writes them for Flask."""
-        elapsed = time.perf_counter() - started
-        self._hits.inc()
-        (self._answers_200 if status == 200 else self._answers_304).inc()
+        elapsed = time.perf_counter() - trace.started
+        self._results[result].inc()
+        self._answers[status].inc()
         self._duration.observe(elapsed)
-        log_access(request_id, environ.get("REMOTE_ADDR"), caller.name, "GET", ROUTE, status, "HIT", 0.0, elapsed)
+        log_access(trace.request_id, environ.get("REMOTE_ADDR"), caller.name, "GET", ROUTE, status, result.value,
+                   trace.upstream_seconds, elapsed)
 
 
 def init_app(app: Flask) -> None:
@@ -148,4 +161,4 @@ def init_app(app: Flask) -> None:
     ways not worth copying; browsers' requests then take the Flask route.
     """
     if app.config["HIT_FAST_PATH"] and not app.config["CORS_ALLOWED_ORIGINS"]:
-        app.wsgi_app = HitFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = LookupFastPath(app, app.wsgi_app)  # type: ignore[method-assign]

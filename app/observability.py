@@ -3,6 +3,9 @@ one log line and one metric sample per request.
 
 The id is the gateway's ``X-Request-ID`` when it is sane (short, printable, no spaces), otherwise
 a new one; it is echoed in the response, sent to Passport and written in every problem body.
+A request's id, start and time spent on Passport live in its ``RequestTrace``, current (a context
+variable) while the request runs, whichever layer runs it: ``app.fast_path`` begins it, and
+Flask's hooks carry on the same trace when the fast path hands a request over.
 
 Logs go to stdout, as JSON lines (``LOG_FORMAT=json``, the production default, via
 python-json-logger) or as text for people (``LOG_FORMAT=text``, the development default). The
@@ -17,9 +20,11 @@ import re
 import sys
 import time
 import uuid
-from typing import TextIO
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TextIO
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
 from app import metrics
@@ -32,15 +37,49 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+TRACE_ENVIRON_KEY = "passport_bff.trace"
+
 access_log = logging.getLogger("passport_bff.access")
+
+
+@dataclass
+class RequestTrace:
+    """What the request line reports about one request, gathered while it runs."""
+
+    request_id: str
+    started: float
+    upstream_seconds: float = 0.0
+
+
+_current_trace: ContextVar[RequestTrace | None] = ContextVar("passport_bff_trace", default=None)
+
+
+def begin_trace(environ: dict[str, Any], gateway_request_id: str | None) -> RequestTrace:
+    """Make the request's trace current: the one already begun for it, else a new one."""
+    trace = environ.get(TRACE_ENVIRON_KEY)
+    if trace is None:
+        trace = RequestTrace(sane_request_id(gateway_request_id), time.perf_counter())
+        environ[TRACE_ENVIRON_KEY] = trace
+    _current_trace.set(trace)
+    return trace
+
+
+def end_trace() -> None:
+    """Nothing is current between requests (a keep-alive connection's next one starts afresh)."""
+    _current_trace.set(None)
+
+
+def current_request_id() -> str:
+    trace = _current_trace.get()
+    return trace.request_id if trace is not None else "-"
 
 
 class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request id (or ``-`` outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):  # the fast path passes its id along (no Flask context)
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
         return True
 
 
@@ -80,8 +119,9 @@ def skip_unused_record_fields() -> None:
 
 def add_upstream_time(seconds: float) -> None:
     """Count time spent waiting on Passport toward the current request's log line."""
-    if has_request_context():
-        g.upstream_seconds = g.get("upstream_seconds", 0.0) + seconds
+    trace = _current_trace.get()
+    if trace is not None:
+        trace.upstream_seconds += seconds
 
 
 def sane_request_id(candidate: str | None) -> str:
@@ -90,20 +130,23 @@ def sane_request_id(candidate: str | None) -> str:
 
 
 def start_request() -> None:
-    g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-    g.started = time.perf_counter()
+    g.trace = begin_trace(request.environ, request.headers.get(REQUEST_ID_HEADER))
+    g.request_id = g.trace.request_id
 
 
 def finish_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    trace: RequestTrace | None = g.get("trace")
+    if trace is None:  # a request that failed before start_request ran
+        trace = begin_trace(request.environ, None)
+    response.headers[REQUEST_ID_HEADER] = trace.request_id
+    elapsed = time.perf_counter() - trace.started
     route = request.url_rule.rule if request.url_rule else "unmatched"
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
     metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
     metrics.HTTP_DURATION.labels(route).observe(elapsed)
     caller = g.get("caller")
-    log_access(g.get("request_id", ""), request.remote_addr, caller.name if caller else None, method, route,
-               response.status_code, response.headers.get("X-Cache"), g.get("upstream_seconds", 0.0), elapsed)
+    log_access(trace.request_id, request.remote_addr, caller.name if caller else None, method, route,
+               response.status_code, response.headers.get("X-Cache"), trace.upstream_seconds, elapsed)
     return response
 
 
@@ -131,3 +174,4 @@ def init_app(app: Flask) -> None:
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.before_request(start_request)
     app.after_request(finish_request)
+    app.teardown_request(lambda _error: end_trace())

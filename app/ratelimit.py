@@ -34,7 +34,7 @@ BUDGET_EXTENSION = "passport_bff_fast_path_budget"
 LOOKUP_SCOPE = "customers.get_customer"
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
 # Set in the WSGI environ by app.fast_path on a lookup it has counted with FastPathBudget and then
-# handed to Flask (a miss): Flask-Limiter must not count it a second time.
+# handed to Flask (a problem to render): Flask-Limiter must not count it a second time.
 COUNTED = "passport_bff.rate_counted"
 
 
@@ -104,8 +104,8 @@ class FastPathBudget:
     """Rate limits for the lookups ``app.fast_path`` takes on, without a Redis call per request.
 
     Why: the limiter's Redis script costs a worker more CPU than the rest of a hit. Each worker
-    counts a caller's lookups in memory — the hits it answers and the misses it hands to Flask
-    marked ``COUNTED`` — and adds them to the caller's shared window (the very counters
+    counts a caller's lookups in memory — those it answers, and those it hands to Flask marked
+    ``COUNTED`` — and adds them to the caller's shared window (the very counters
     Flask-Limiter uses for the lookup route, so both paths count together) at most every
     ``RATELIMIT_SYNC_SECONDS`` — the approach of Kong's ``sync_rate``. When the window cannot
     take them, the caller's requests go to the Flask route unmarked for that long, where

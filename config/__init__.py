@@ -103,7 +103,7 @@ class Config:
             "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
-            # Answer fresh cache hits in a WSGI layer ahead of Flask (app.fast_path); off: Flask alone.
+            # Answer customer lookups in a WSGI layer ahead of Flask (app.fast_path); off: Flask alone.
             "HIT_FAST_PATH": env.boolean("HIT_FAST_PATH", True),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),

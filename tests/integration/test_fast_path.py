@@ -1,5 +1,6 @@
-"""The cache-hit fast path (app.fast_path): fresh hits answered ahead of Flask, exactly as Flask
-would answer them; everything else declined to the Flask route. Real Redis, the emulator."""
+"""The lookup fast path (app.fast_path): lookups that end in a customer answered ahead of Flask,
+exactly as Flask would answer them; problems and everything else left to the Flask route. Real
+Redis, the emulator."""
 from __future__ import annotations
 
 import hashlib
@@ -48,14 +49,59 @@ def comparable(response) -> tuple[int, bytes, dict[str, str]]:
     return response.status_code, response.data, headers
 
 
-class TestFreshHitsSkipFlask:
-    def test_the_miss_goes_through_flask_and_the_hits_do_not(self, app, flask_saw, emulator):
+class TestCustomerAnswersSkipFlask:
+    def test_the_miss_and_the_hits_skip_flask(self, app, flask_saw, emulator):
         client = app.test_client()
         assert client.get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
         hits = [client.get(URL, headers=CALLER) for _ in range(3)]
         assert [h.headers["X-Cache"] for h in hits] == ["HIT"] * 3
-        assert flask_saw == [f"GET {URL}"]
+        assert flask_saw == []
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
+
+    def test_a_stale_copy_is_served_stale(self, app, flask_saw, emulator, redis_client):
+        client = app.test_client()
+        client.get(URL, headers=CALLER)
+        make_stale(redis_client, DOCS_CUSTOMER_ID, 1)
+        assert client.get(URL, headers=CALLER).headers["X-Cache"] == "STALE"
+        assert flask_saw == []
+
+    def test_with_redis_down_the_answer_is_bypass(self, app, flask_saw, emulator, redis_server):
+        client = app.test_client()
+        client.get(URL, headers=CALLER)
+        redis_server.stop()
+        try:
+            assert client.get(URL, headers=CALLER).headers["X-Cache"] == "BYPASS"
+        finally:
+            redis_server.start()
+        assert flask_saw == []
+
+    @pytest.mark.parametrize("state", ["miss", "hit"])
+    def test_miss_and_hit_answers_equal_the_flask_routes(self, make_app, emulator, redis_client, state):
+        fast = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS).test_client()
+        slow = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, HIT_FAST_PATH=False).test_client()
+        answers = []
+        for client in (fast, slow):
+            redis_client.flushall()
+            if state == "hit":
+                client.get(URL, headers=CALLER)
+            answers.append(client.get(URL, headers=CALLER))
+        assert answers[0].headers["X-Cache"] == answers[1].headers["X-Cache"] == state.upper()
+        assert comparable(answers[0]) == comparable(answers[1])
+
+    def test_the_access_line_of_a_miss_counts_the_time_spent_on_passport(self, app, emulator, caplog):
+        with caplog.at_level(logging.INFO, logger="passport_bff.access"):
+            app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "miss-7"})
+        [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "miss-7"]
+        assert (line.status, line.cache) == (200, "MISS")
+        assert 0 < line.upstream_ms <= line.duration_ms
+
+    def test_log_lines_written_during_a_miss_carry_its_request_id(self, app, emulator, caplog):
+        emulator.fault(customer_id=DOCS_CUSTOMER_ID, status=500)
+        with caplog.at_level(logging.WARNING):
+            answer = app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "failing-9"})
+        assert answer.status_code == 502 and answer.json["request_id"] == "failing-9"
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.customers"]
+        assert warnings and {r.request_id for r in warnings} == {"failing-9"}
 
     def test_an_upper_case_id_is_served_under_the_canonical_id(self, app, flask_saw, emulator):
         client = app.test_client()
@@ -63,7 +109,7 @@ class TestFreshHitsSkipFlask:
         hit = client.get(URL.upper().replace("/V1/CUSTOMERS/", "/v1/customers/"), headers=CALLER)
         assert hit.headers["X-Cache"] == "HIT"
         assert json.loads(hit.data)["id"] == DOCS_CUSTOMER_ID
-        assert len(flask_saw) == 1
+        assert flask_saw == []
 
     @pytest.mark.parametrize("condition", [None, '"nope"', "{etag}", "W/{etag}", "*"],
                              ids=["plain", "other-etag", "etag", "weak-etag", "star"])
@@ -83,7 +129,7 @@ class TestFreshHitsSkipFlask:
         answer = client.get(URL, headers={**CALLER, "If-None-Match": etag})
         assert answer.status_code == 304 and answer.data == b""
         assert answer.headers["ETag"] == etag
-        assert len(flask_saw) == 1
+        assert flask_saw == []
 
     def test_the_gateways_request_id_is_echoed_and_a_hostile_one_replaced(self, app, emulator):
         client = app.test_client()
@@ -112,11 +158,12 @@ class TestFreshHitsSkipFlask:
 
 
 class TestDeclinedToFlask:
-    """Whatever is not a plain fresh hit gets the Flask route's answer (problems included)."""
+    """Whatever is not a plain lookup ending in a customer gets the Flask route's answer."""
 
     @pytest.fixture
     def warm(self, app, flask_saw, emulator):
         app.test_client().get(URL, headers=CALLER)
+        assert flask_saw == []
         return app.test_client()
 
     def test_a_wrong_key_gets_flasks_401_problem(self, warm):
@@ -130,7 +177,7 @@ class TestDeclinedToFlask:
 
     def test_a_caller_without_the_read_scope_gets_403(self, warm, flask_saw):
         assert warm.get(URL, headers={"X-API-Key": PURGE_ONLY_KEY}).status_code == 403
-        assert len(flask_saw) == 2
+        assert len(flask_saw) == 1
 
     def test_a_jwt_bound_to_other_customers_is_refused_on_a_hit(self, make_app, emulator):
         import jwt
@@ -145,51 +192,47 @@ class TestDeclinedToFlask:
         assert refused.status_code == 403
         assert refused.json["type"].endswith("customer-not-allowed")
 
-    def test_a_stale_copy_goes_to_flask_which_serves_it_stale(self, warm, flask_saw, redis_client):
-        make_stale(redis_client, DOCS_CUSTOMER_ID, 1)
-        answer = warm.get(URL, headers=CALLER)
-        assert answer.headers["X-Cache"] == "STALE"
-        assert len(flask_saw) == 2
-
-    def test_a_remembered_404_goes_to_flask(self, app, flask_saw, emulator):
+    def test_a_404_and_a_remembered_404_are_rendered_by_flask_without_a_second_lookup(self, app, flask_saw, emulator):
         client = app.test_client()
         url = f"/v1/customers/{UNKNOWN_ID}"
-        assert client.get(url, headers=CALLER).status_code == 404
-        second = client.get(url, headers=CALLER)
-        assert second.status_code == 404 and second.headers["X-Cache"] == "HIT"
+        first, second = client.get(url, headers=CALLER), client.get(url, headers=CALLER)
+        assert (first.status_code, first.headers["X-Cache"]) == (404, "MISS")
+        assert (second.status_code, second.headers["X-Cache"]) == (404, "HIT")
+        assert first.content_type == "application/problem+json"
         assert len(flask_saw) == 2
+        assert emulator.customer_calls(UNKNOWN_ID) == 1
+
+    def test_a_passport_failure_is_rendered_by_flask_without_a_second_fetch(self, app, flask_saw, emulator):
+        emulator.fault(customer_id=DOCS_CUSTOMER_ID, status=500)  # not retried: one call per fetch
+        answer = app.test_client().get(URL, headers=CALLER)
+        assert answer.status_code == 502 and answer.json["type"].endswith("upstream-error")
+        assert (answer.headers["X-Cache"], answer.headers["Cache-Status"]) == (
+            "MISS", "passport-bff; fwd=miss; detail=upstream-error")
+        assert len(flask_saw) == 1
+        assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
 
     @pytest.mark.parametrize("method", ["HEAD", "DELETE", "POST"])
     def test_other_methods_go_to_flask(self, warm, flask_saw, method):
         warm.open(URL, method=method, headers=CALLER)
-        assert flask_saw == [f"GET {URL}", f"{method} {URL}"]
+        assert flask_saw == [f"{method} {URL}"]
 
     def test_a_request_with_a_body_goes_to_flask(self, warm, flask_saw):
         warm.get(URL, headers=CALLER, data=b"x" * 10)
-        assert len(flask_saw) == 2
+        assert len(flask_saw) == 1
 
     def test_a_cors_request_goes_to_flask(self, warm, flask_saw):
         warm.get(URL, headers={**CALLER, "Origin": "https://elsewhere.example"})
-        assert len(flask_saw) == 2
+        assert len(flask_saw) == 1
 
     @pytest.mark.parametrize("path", [f"/v1/customers/{DOCS_CUSTOMER_ID}x", f"/v1/customers/{DOCS_CUSTOMER_ID}/",
                                       f"/v1/customers/{DOCS_CUSTOMER_ID[:-1]}g", "/v1/customers/" + "-" * 36])
     def test_ids_that_are_not_uuids_get_flasks_answer(self, warm, flask_saw, path):
         assert warm.get(path, headers=CALLER).status_code in (400, 404)
-        assert len(flask_saw) == 2
-
-    def test_with_redis_down_flask_answers_bypass(self, app, emulator, redis_server):
-        client = app.test_client()
-        client.get(URL, headers=CALLER)
-        redis_server.stop()
-        try:
-            assert client.get(URL, headers=CALLER).headers["X-Cache"] == "BYPASS"
-        finally:
-            redis_server.start()
+        assert len(flask_saw) == 1
 
 
-class TestDeclinedLookupsPayOnce:
-    """A lookup the fast path declines carries on what it did: no second read, no second count."""
+class TestNothingIsDoneTwice:
+    """What the fast path did for a lookup is not done again, whoever answers it."""
 
     def test_a_miss_reads_the_store_once(self, app, emulator, monkeypatch):
         store = services.of(app).store
@@ -202,6 +245,7 @@ class TestDeclinedLookupsPayOnce:
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):
         client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, RATELIMIT_DEFAULT="3 per minute").test_client()
         miss, hit, remembered_404 = (client.get(url, headers=CALLER) for url in (URL, URL, f"/v1/customers/{UNKNOWN_ID}"))
+        # the 404 is counted by the fast path and rendered by Flask: once
         assert (miss.headers["X-Cache"], hit.headers["X-Cache"], remembered_404.status_code) == ("MISS", "HIT", 404)
         assert client.get(URL, headers=CALLER).status_code == 429
 
