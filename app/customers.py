@@ -92,7 +92,6 @@ class CustomerAnswer:
 class StoreRead:
     """What one read of a customer's entry found: the entry (None if absent), or a store failure."""
 
-    customer_id: str
     entry: CachedCustomer | None
     store_available: bool = True
 
@@ -154,10 +153,10 @@ class CustomerService:
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id.
 
-        ``read`` is what this request already read of the customer's entry (``app.fast_path``
+        ``read`` is what this request already read of this customer's entry (``app.fast_path``
         reads it first), so that a miss does not read the store twice.
         """
-        if read is None or read.customer_id != customer_id:
+        if read is None:
             read = self.read(customer_id)
         if not read.store_available:
             return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
@@ -166,9 +165,9 @@ class CustomerService:
     def read(self, customer_id: str) -> StoreRead:
         """Read the customer's entry (near cache first); a store failure is part of the answer."""
         try:
-            return StoreRead(customer_id, decode_entry(self._store.get(self._keys.customer(customer_id))))
+            return StoreRead(decode_entry(self._store.get(self._keys.customer(customer_id))))
         except StoreUnavailable:
-            return StoreRead(customer_id, None, store_available=False)
+            return StoreRead(None, store_available=False)
 
     def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.

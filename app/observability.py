@@ -136,7 +136,7 @@ def start_request() -> None:
 
 def finish_request(response: Response) -> Response:
     trace: RequestTrace | None = g.get("trace")
-    if trace is None:  # a request that failed before start_request ran
+    if trace is None:  # refused before the first before_request hook ran
         trace = begin_trace(request.environ, None)
     response.headers[REQUEST_ID_HEADER] = trace.request_id
     elapsed = time.perf_counter() - trace.started
