@@ -36,6 +36,13 @@ COMPARE_AND_DELETE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# Store a value, then delete a second key only while it holds ours: a fetched customer and the
+# release of its fetch lock in one round trip (both keys carry the customer's hash tag, one slot).
+SET_THEN_COMPARE_AND_DELETE = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then return redis.call('del', KEYS[2]) end
+return 0
+"""
 
 
 class StoreUnavailable(Exception):
@@ -92,6 +99,10 @@ class CacheStore(Protocol):
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         """Remove ``key`` only while it still holds ``value``; True when removed."""
 
+    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
+                                 other_value: bytes) -> None:
+        """``set(key, value, ttl_seconds)``, then ``delete_if_equal(other_key, other_value)``, at once."""
+
     def ping(self) -> None:
         """Check the store answers."""
 
@@ -109,6 +120,7 @@ class RedisStore:
         self.breaker = breaker
         self.near = near
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
+        self._set_then_compare_and_delete = client.register_script(SET_THEN_COMPARE_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
         near = self.near
@@ -154,6 +166,12 @@ class RedisStore:
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         return bool(self._run("delete_if_equal", key, lambda: self._compare_and_delete(keys=[key], args=[value])))
+
+    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
+                                 other_value: bytes) -> None:
+        self._forget_near(key)
+        self._run("set_then_delete_if_equal", key, lambda: self._set_then_compare_and_delete(
+            keys=[key, other_key], args=[value, _millis(ttl_seconds), other_value]))
 
     def _forget_near(self, key: str) -> None:
         """Our own writes are dropped here at once; Redis tells the other workers."""
@@ -219,10 +237,19 @@ class MemoryStore:
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         with self._lock:
-            if self._live_value(key) != value:
-                return False
-            del self._entries[key]
-            return True
+            return self._delete_if_equal(key, value)
+
+    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
+                                 other_value: bytes) -> None:
+        with self._lock:
+            self._put(key, value, ttl_seconds)
+            self._delete_if_equal(other_key, other_value)
+
+    def _delete_if_equal(self, key: str, value: bytes) -> bool:
+        if self._live_value(key) != value:
+            return False
+        del self._entries[key]
+        return True
 
     def ping(self) -> None:
         """An in-process store always answers."""

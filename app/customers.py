@@ -88,6 +88,15 @@ class CustomerAnswer:
     cache_status: str  # the RFC 9211 Cache-Status field value
 
 
+@dataclass
+class FetchLock:
+    """A customer's fetch lock this request holds; released once, with the stored entry if it can be."""
+
+    key: str
+    owner: bytes
+    released: bool = False
+
+
 @dataclass(frozen=True)
 class StoreRead:
     """What one read of a customer's entry found: the entry (None if absent), or a store failure."""
@@ -259,19 +268,18 @@ class CustomerService:
 
     def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
-        lock_key = self._keys.customer_lock(customer_id)
+        lock = FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
         watched = [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)]
-        owner = secrets.token_hex(8).encode()
         waiting_since = self._clock()
         deadline = waiting_since + self._policy.lock_wait_seconds
         delay = FIRST_POLL_SECONDS
         while True:
             try:
-                if self._store.add(lock_key, owner, self._policy.lock_ttl_seconds):
+                if self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
                     try:
-                        return self._fetch_answer(customer_id, request_id, stale, holding_lock=True)
+                        return self._fetch_answer(customer_id, request_id, stale, lock)
                     finally:
-                        self._release(lock_key, owner)
+                        self._release(lock)
                 if self._clock() >= deadline:
                     break
                 self._sleep(delay)
@@ -292,21 +300,21 @@ class CustomerService:
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
-        return self._fetch_answer(customer_id, request_id, stale, holding_lock=False)
+        return self._fetch_answer(customer_id, request_id, stale, None)
 
     def _fetch_answer(
-        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, *, holding_lock: bool
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: FetchLock | None
     ) -> CustomerAnswer:
         """Fetch now; only the lock holder stores the result or tells waiters of a failure."""
         try:
             entry = self._fetch(customer_id, request_id)
         except PassportError as exc:
-            if holding_lock:
+            if lock is not None:
                 self._share_failure(customer_id, exc)
             return self._stale_or_raise(customer_id, exc, stale)
-        if not holding_lock:
+        if lock is None:
             return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; detail=lock-timeout")
-        self._store_entry(customer_id, entry)
+        self._store_entry(customer_id, entry, lock)
         return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; stored")
 
     def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
@@ -326,18 +334,17 @@ class CustomerService:
 
     def _revalidate_in_background(self, customer_id: str, request_id: str | None) -> None:
         """Start one refresh cluster-wide: only the winner of the customer's lock runs it."""
-        lock_key = self._keys.customer_lock(customer_id)
-        owner = secrets.token_hex(8).encode()
+        lock = FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
         try:
-            if not self._store.add(lock_key, owner, self._policy.lock_ttl_seconds):
+            if not self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
                 return
         except StoreUnavailable:
             return
-        self._refresher.submit(self._revalidate, customer_id, request_id, owner)
+        self._refresher.submit(self._revalidate, customer_id, request_id, lock)
 
-    def _revalidate(self, customer_id: str, request_id: str | None, owner: bytes) -> None:
+    def _revalidate(self, customer_id: str, request_id: str | None, lock: FetchLock) -> None:
         try:
-            self._store_entry(customer_id, self._fetch(customer_id, request_id))
+            self._store_entry(customer_id, self._fetch(customer_id, request_id), lock)
         except PassportForbidden:
             self._forget(customer_id)
         except PassportError as exc:
@@ -345,7 +352,7 @@ class CustomerService:
         except Exception:
             log.exception("background refresh of customer %s crashed", customer_id)
         finally:
-            self._release(self._keys.customer_lock(customer_id), owner)
+            self._release(lock)
 
     def _fetch(self, customer_id: str, request_id: str | None) -> CachedCustomer:
         """Fetch, validate and render one customer from Passport; a 404 becomes a 404 entry."""
@@ -371,8 +378,12 @@ class CustomerService:
         fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._policy.freshness)
         return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
 
-    def _store_entry(self, customer_id: str, entry: CachedCustomer) -> None:
-        """Keep a customer past its freshness for the stale windows; a 404 only for its own time."""
+    def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: FetchLock | None = None) -> None:
+        """Keep a customer past its freshness for the stale windows; a 404 only for its own time.
+
+        With the customer's ``lock`` held, the same store call releases it (one round trip less
+        for every stored fetch).
+        """
         if entry.found:
             keep = entry.fresh_seconds + max(
                 self._policy.stale_while_revalidate_seconds, self._policy.stale_if_error_seconds
@@ -381,8 +392,15 @@ class CustomerService:
             keep = entry.fresh_seconds
         if keep <= 0:
             return
-        # Served all the same if this fails; the next request fetches again.
-        self._best_effort(lambda: self._store.set(self._keys.customer(customer_id), encode_entry(entry), keep))
+        key, value = self._keys.customer(customer_id), encode_entry(entry)
+        if lock is None:
+            write = lambda: self._store.set(key, value, keep)  # noqa: E731
+        else:
+            write = lambda: self._store.set_then_delete_if_equal(key, value, keep, lock.key, lock.owner)  # noqa: E731
+        # Served all the same if this fails; the next request fetches again (and the lock's release
+        # is tried on its own).
+        if self._best_effort(write) and lock is not None:
+            lock.released = True
 
     def _share_failure(self, customer_id: str, error: PassportError) -> None:
         """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""
@@ -393,13 +411,16 @@ class CustomerService:
     def _forget(self, customer_id: str) -> None:
         self._best_effort(lambda: self._store.delete(self._keys.customer(customer_id)))
 
-    def _release(self, lock_key: str, owner: bytes) -> None:
-        self._best_effort(lambda: self._store.delete_if_equal(lock_key, owner))  # else it expires by itself
+    def _release(self, lock: FetchLock) -> None:
+        if not lock.released:
+            self._best_effort(lambda: self._store.delete_if_equal(lock.key, lock.owner))  # else it expires by itself
+            lock.released = True
 
     @staticmethod
-    def _best_effort(write: Callable[[], object]) -> None:
-        """Run a store write whose failure changes no answer (the store logged it already)."""
+    def _best_effort(write: Callable[[], object]) -> bool:
+        """Run a store write whose failure changes no answer (the store logged it already); True if done."""
         try:
             write()
         except StoreUnavailable:
-            pass
+            return False
+        return True

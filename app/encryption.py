@@ -42,6 +42,12 @@ class EncryptedStore:
             return False
         return self.inner.delete_if_equal(key, sealed)
 
+    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
+                                 other_value: bytes) -> None:
+        """Two steps here: the other key's sealed bytes must be read before they can be compared."""
+        self.set(key, value, ttl_seconds)
+        self.delete_if_equal(other_key, other_value)
+
     def ping(self) -> None:
         self.inner.ping()
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app import services
 from app.entry import decode_entry
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import free_port
@@ -248,6 +249,25 @@ class TestCoalescing:
         statuses = [a.headers["Cache-Status"] for a in answers]
         assert statuses.count("passport-bff; fwd=miss; stored") == 1
         assert all(s == "passport-bff; fwd=miss; collapsed" for s in statuses if "stored" not in s)
+
+    def test_a_stored_fetch_releases_its_lock_in_the_same_store_call(self, make_app, emulator, redis_client,
+                                                                      monkeypatch):
+        app = make_app()
+        app.test_client().get(url(UNKNOWN_ID))  # the Passport token is now in this process
+        store = services.of(app).store
+        calls: list[str] = []
+        for name in ("set", "delete_if_equal", "set_then_delete_if_equal"):
+            real = getattr(store, name)
+            monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
+        assert app.test_client().get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
+        assert calls == ["set_then_delete_if_equal"]
+        assert not redis_client.exists(f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}")
+
+    def test_a_fetch_that_stores_nothing_still_releases_its_lock(self, make_app, emulator, redis_client):
+        client = make_app(CACHE_NOT_FOUND_SECONDS=0).test_client()
+        assert client.get(url(UNKNOWN_ID)).status_code == 404
+        assert not redis_client.exists(f"passport-bff:v1:customer-lock:{{{UNKNOWN_ID}}}")
+        assert not redis_client.exists(customer_key(UNKNOWN_ID))
 
     def test_waiter_takes_the_entry_another_process_stored(self, make_app, emulator, redis_client):
         """A lock held elsewhere: we wait, and the holder's entry is our answer."""

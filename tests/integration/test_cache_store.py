@@ -57,6 +57,13 @@ class TestStoreContract:
         assert store.delete_if_equal("lock", b"me") is True
         assert store.get("lock") is None
 
+    def test_set_then_delete_if_equal_stores_and_deletes_only_our_value(self, store):
+        store.set("lock", b"me", 60)
+        store.set_then_delete_if_equal("entry", b"v1", 60, "lock", b"you")
+        assert (store.get("entry"), store.get("lock")) == (b"v1", b"me")
+        store.set_then_delete_if_equal("entry", b"v2", 60, "lock", b"me")
+        assert (store.get("entry"), store.get("lock")) == (b"v2", None)
+
 
 def test_memory_store_expires_entries_by_its_clock():
     clock = FakeClock()
@@ -104,6 +111,7 @@ class TestUnreachableRedis:
             lambda store: store.delete("k"),
             lambda store: store.add("lock", b"me", 10),
             lambda store: store.delete_if_equal("lock", b"me"),
+            lambda store: store.set_then_delete_if_equal("k", b"v", 10, "lock", b"me"),
             lambda store: store.ping(),
         ],
     )

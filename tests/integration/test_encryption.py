@@ -37,6 +37,12 @@ class TestEncryptedStoreContract:
         assert store.delete_if_equal("lock", b"me") is True
         assert store.get("lock") is None
 
+    def test_set_then_delete_if_equal_seals_and_compares_plaintexts(self, store):
+        store.add("lock", b"me", 60)
+        store.set_then_delete_if_equal("k", b"secret value", 60, "lock", b"me")
+        assert store.get("k") == b"secret value" and b"secret" not in store.inner.get("k")
+        assert store.get("lock") is None
+
 
 def test_tampered_value_is_a_miss(redis_client):
     store = EncryptedStore(RedisStore(redis_client, CircuitBreaker("redis", 2, 2.0)), (NEW_KEY,))
