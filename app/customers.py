@@ -268,7 +268,7 @@ class CustomerService:
 
     def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
-        lock = FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
+        lock = self._new_lock(customer_id)
         watched = [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)]
         waiting_since = self._clock()
         deadline = waiting_since + self._policy.lock_wait_seconds
@@ -334,7 +334,7 @@ class CustomerService:
 
     def _revalidate_in_background(self, customer_id: str, request_id: str | None) -> None:
         """Start one refresh cluster-wide: only the winner of the customer's lock runs it."""
-        lock = FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
+        lock = self._new_lock(customer_id)
         try:
             if not self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
                 return
@@ -410,6 +410,10 @@ class CustomerService:
 
     def _forget(self, customer_id: str) -> None:
         self._best_effort(lambda: self._store.delete(self._keys.customer(customer_id)))
+
+    def _new_lock(self, customer_id: str) -> FetchLock:
+        """The customer's fetch lock with an owner value of our own (not yet taken in the store)."""
+        return FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
 
     def _release(self, lock: FetchLock) -> None:
         if not lock.released:
