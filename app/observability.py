@@ -108,12 +108,12 @@ def configure_logging(level: str, log_format: str) -> None:
 
 
 def skip_unused_record_fields() -> None:
-    """Do not collect what no line of ours prints: the caller's source position (a stack walk per
-    record), thread, process and multiprocessing names — the Python logging HOWTO's
-    "Optimization" knobs; together about a third of the cost of a request's log line."""
+    """Do not collect what no line prints: the caller's source position (a stack walk per record),
+    thread and multiprocessing names — the Python logging HOWTO's "Optimization" knobs; together
+    about a third of the cost of a request's log line. The process id stays: gunicorn's own lines
+    in a worker print it (``[%(process)d]``), and without it they fail to format."""
     logging._srcfile = None  # type: ignore[attr-defined]  # documented in the HOWTO
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
 
 

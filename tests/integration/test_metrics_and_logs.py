@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -91,3 +92,13 @@ def test_each_request_is_one_json_line_with_the_operational_fields(client, emula
     assert line["upstream_ms"] > 0 and line["duration_ms"] >= line["upstream_ms"]
     assert {"time", "level", "client", "caller"} <= set(line)
     assert "eAqpUh6u" not in json_logs.getvalue()
+
+
+def test_gunicorns_own_log_lines_still_format_in_a_worker(client):
+    """The app's logging knobs must leave what gunicorn's format prints (its worker logs too)."""
+    from gunicorn.glogging import CONFIG_DEFAULTS
+
+    record = logging.getLogger("gunicorn.error").makeRecord(
+        "gunicorn.error", logging.INFO, __file__, 1, "Worker exiting (pid: %s)", (123,), None)
+    gunicorn_format = CONFIG_DEFAULTS["formatters"]["generic"]["format"]
+    assert f"[{os.getpid()}]" in logging.Formatter(gunicorn_format).format(record)
