@@ -45,13 +45,19 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # prometheus_client multi-process mode: every worker writes its samples under this directory and
-# /metrics adds them up. It must be set before a worker imports prometheus_client, and emptied at
-# start so that a previous run's dead workers are not counted.
+# /metrics adds them up. It must be set before a worker imports prometheus_client. gunicorn runs
+# this file again on every SIGHUP, so it only makes sure the directory exists; emptying it (so that
+# a previous run's dead workers are not counted) happens once per master, in ``on_starting``.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="passport-bff-metrics-")
-else:
-    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def on_starting(server):  # noqa: ANN001 (gunicorn's hook signature)
+    """Start a fresh master's counters from zero; reloads and worker restarts keep them."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
 
 
 def child_exit(server, worker):  # noqa: ANN001 (gunicorn's hook signature)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +19,16 @@ TIMEOUT_SECONDS = 10
 
 
 @pytest.fixture
-def service(redis_server, redis_client, emulator):
+def gunicorn_master(redis_server, redis_client, emulator):
     env = {"APP_ENV": "testing", "PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url}
     process, base_url = start_gunicorn(env, workers=3)
-    yield base_url
+    yield process, base_url
     stop(process)
+
+
+@pytest.fixture
+def service(gunicorn_master):
+    return gunicorn_master[1]
 
 
 def test_gunicorn_serves_health_and_a_customer(service, emulator):
@@ -84,3 +91,25 @@ def test_an_unknown_worker_class_is_refused_by_name(tmp_path):
     refused = gunicorn_settings(GUNICORN_WORKER_CLASS="tornado", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     assert refused.returncode != 0
     assert "GUNICORN_WORKER_CLASS" in refused.stderr
+
+
+def http_requests_counted(base_url: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{base_url}/metrics", timeout=TIMEOUT_SECONDS).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "passport_bff_http_requests_total")
+
+
+def test_counters_survive_a_reload(gunicorn_master):
+    from tests.support.cluster import child_pids, poll
+
+    master, service = gunicorn_master[0].pid, gunicorn_master[1]
+    for _ in range(10):
+        requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
+    before = http_requests_counted(service)
+    old_workers = set(child_pids(master))
+    os.kill(master, signal.SIGHUP)
+    poll(lambda: set(child_pids(master)), lambda pids: len(pids) == 3 and not pids & old_workers,
+         "every worker replaced after SIGHUP")
+    assert http_requests_counted(service) >= before >= 10
