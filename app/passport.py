@@ -362,10 +362,28 @@ def outcome_for_status(status: int) -> str:
 
 
 def _decode_json(content: bytes) -> Any:
+    """Decode an answer as I-JSON (RFC 7493): strict UTF-8 JSON, no NaN/Infinity, no repeated name.
+
+    Python's ``json`` accepts ``NaN`` and ``Infinity`` (RFC 8259 has neither) and keeps the last
+    of two members with one name, so ``{"id": "<other>", …, "id": "<asked>"}`` would pass the id
+    check while another reader of the same bytes sees the other customer. Both are refused.
+    """
     try:
-        return json.loads(content)
+        text = content.decode("utf-8")  # I-JSON is UTF-8 only; json.loads(bytes) would also guess UTF-16/32
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_object_without_repeats)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
-        raise PassportBadResponse("body is not JSON") from None
+        raise PassportBadResponse("body is not I-JSON") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("an object repeats a member name")
+    return members
 
 
 def _retry_after_seconds(value: str | None) -> int:

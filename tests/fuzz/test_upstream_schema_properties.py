@@ -50,11 +50,16 @@ UTC_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{
 
 
 def strict_json(raw: bytes) -> Any:
-    """Decode ``raw`` as UTF-8 JSON, refusing NaN/Infinity (not JSON) and bad UTF-8."""
+    """Decode ``raw`` as I-JSON (RFC 7493): UTF-8, no NaN/Infinity, no repeated member name."""
     def refuse(constant: str) -> Any:
-        raise AssertionError(f"{constant} is not JSON")
+        raise ValueError(f"{constant} is not JSON")
 
-    return json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise ValueError("repeated member name")
+        return dict(pairs)
+
+    return json.loads(raw.decode("utf-8"), parse_constant=refuse, object_pairs_hook=unique)
 
 
 def assert_lossless(body: dict[str, Any], expected_id: str) -> None:
@@ -210,7 +215,7 @@ def acceptable(raw: bytes, customer_id: str, max_bytes: int) -> bytes | None:
     if len(raw) > max_bytes:
         return None
     try:
-        payload = json.loads(raw)
+        payload = strict_json(raw)
     except (ValueError, RecursionError):
         return None
     try:
@@ -295,3 +300,38 @@ def test_unrenderable_upstream_body_is_a_502_not_a_500(service, emulator, redis_
     emulator.fault(body=text, customer_id=customer_id)
     response = client.get(f"/v1/customers/{customer_id}")
     assert response.status_code == 502, (response.status_code, response.data[:200])
+
+
+def with_member(body: dict[str, Any], member: str) -> str:
+    """``body`` as JSON text with one raw ``"name": value`` member spliced in after the first."""
+    text = json.dumps(body)
+    return text[:-1] + ", " + member + "}"
+
+
+OTHER_ID = "00000000-0000-4000-8000-000000000001"
+NOT_I_JSON = {
+    "nan": lambda cid: with_member({**DOCS_EXAMPLE, "id": cid}, '"score": NaN'),
+    "infinity": lambda cid: with_member({**DOCS_EXAMPLE, "id": cid}, '"score": Infinity'),
+    "minus-infinity": lambda cid: with_member({**DOCS_EXAMPLE, "id": cid}, '"score": [-Infinity]'),
+    "asked-id-last": lambda cid: json.dumps({"id": OTHER_ID, **{k: v for k, v in DOCS_EXAMPLE.items() if k != "id"}})
+    [:-1] + f', "id": "{cid}"}}',
+    "asked-id-first": lambda cid: with_member({**DOCS_EXAMPLE, "id": cid}, f'"id": "{OTHER_ID}"'),
+    "nested-repeat": lambda cid: with_member({**DOCS_EXAMPLE, "id": cid}, '"extra": {"a": 1, "a": 2}'),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_I_JSON))
+def test_a_body_that_is_not_i_json_is_a_502_and_never_cached(service, emulator, redis_client, kind) -> None:
+    customer_id = "7d3c1e2a-5b6f-4a8e-9c0d-1e2f3a4b5c6d"
+    text = NOT_I_JSON[kind](customer_id)
+    assert acceptable(text.encode(), customer_id, 1 << 20) is None, "the oracle refuses it too"
+    app, client = service
+    emulator.reset()
+    redis_client.delete(customer_key(customer_id))
+    emulator.fault(body=text, customer_id=customer_id)
+    for response in (client.get(f"/v1/customers/{customer_id}"), client.get(f"/v1/customers/{customer_id}")):
+        assert response.status_code == 502, (response.status_code, response.data[:300])
+        assert response.get_json()["type"].endswith(":upstream-bad-response")
+    assert redis_client.get(customer_key(customer_id)) is None or decode_entry(
+        redis_client.get(customer_key(customer_id))).status != 200, "nothing usable was cached"
+    assert emulator.customer_calls(customer_id) == 2

@@ -186,3 +186,14 @@ def test_a_proxy_set_after_start_is_ignored(monkeypatch):
         client = client_for(upstream.base_url)
         monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: would fail if used
         assert client.issue_token().access_token == "t"
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"id": CUSTOMER_ID}).encode("utf-16"),       # json.loads(bytes) would guess UTF-16
+    b'{"id": "%s", "score": NaN}' % CUSTOMER_ID.encode(),
+    b'{"id": "other", "id": "%s"}' % CUSTOMER_ID.encode(),  # the last member would win
+])
+def test_a_body_that_is_not_i_json_is_a_bad_response(body):
+    with scripted_upstream(respond(200, body)) as upstream:
+        with pytest.raises(PassportBadResponse):
+            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "token", None)
