@@ -9,8 +9,12 @@ authorization bypass (OWASP API1). Every endpoint requires a caller except those
 - **Gateway-forwarded identities** send ``Authorization: Bearer <JWT>``, verified with PyJWT:
   HS256 against ``AUTH_JWT_SECRET`` or RS256/ES256 against the keys at ``AUTH_JWKS_URL``; each
   algorithm only with its own kind of key (no ``none``, no algorithm confusion); ``exp`` required,
-  ``nbf``/``iss``/``aud`` checked, with a small leeway. Scopes come from ``scope`` (space-separated)
-  or ``scp``; a ``customer_ids`` claim (name configurable) binds the caller to those customers.
+  ``nbf``/``iss``/``aud`` checked, with a small leeway. The key is chosen by the token's ``kid``
+  but used only if its type fits the token's ``alg`` (RFC 8725 §3.1); JWKS members we would never
+  verify with (``oct``, ``use: enc``, other ``kty``/curves/algorithms) are dropped when the JWKS
+  is loaded. Any token PyJWT cannot verify is the same 401, never a 500. Scopes come from
+  ``scope`` (space-separated) or ``scp``; a ``customer_ids`` claim (name configurable) binds the
+  caller to those customers.
 
 ``AUTH_MODE=gateway-trusted`` turns all of this off: the gateway is then the only line of defence.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,12 +30,15 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
 from app.errors import Problem, ProblemType
 from config.security import DEFAULT_SCOPES, SCOPES, ApiKeyEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "passport_bff_auth"
 API_KEY_HEADER = "X-API-Key"
@@ -39,6 +47,7 @@ HMAC_ALGORITHMS = ("HS256",)
 JWKS_ALGORITHMS = ("RS256", "ES256")
 JWKS_TIMEOUT_SECONDS = 2
 JWKS_CACHE_SECONDS = 300
+MAX_TOKEN_CHARS = 16 * 1024  # twice gunicorn's header line limit: no real token is longer
 VERIFIED_TOKEN_SECONDS = 60
 VERIFIED_TOKENS_MAX = 10_000
 
@@ -67,13 +76,102 @@ def public(view: F) -> F:
     return view
 
 
+def key_fits(algorithm: str, key: Any) -> bool:
+    """Tell whether ``key`` is the kind of public key ``algorithm`` verifies with.
+
+    PyJWT trusts the caller to hand it the right kind of key; a token naming an EC key with
+    ``RS256`` would otherwise reach it and crash (RFC 8725 §3.1: the key, not the token, decides).
+    """
+    if algorithm == "RS256":
+        return isinstance(key, rsa.RSAPublicKey)
+    if algorithm == "ES256":
+        return isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+    return False
+
+
+def jwk_algorithm(jwk: dict[str, Any]) -> str | None:
+    """The one algorithm of ``JWKS_ALGORITHMS`` this JWK's ``kty`` (and curve) fits, if any."""
+    if jwk.get("kty") == "RSA":
+        return "RS256"
+    if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+        return "ES256"
+    return None
+
+
+def jwk_refusal(jwk: Any) -> str | None:
+    """Say why a JWKS member must not verify our tokens, or None if it may (RFC 7517 §4)."""
+    if not isinstance(jwk, dict):
+        return "it is not a JSON object"
+    if not isinstance(jwk.get("kid"), str) or not jwk["kid"]:
+        return "it has no kid"
+    if jwk.get("use", "sig") != "sig":
+        return "its use is not sig"
+    if "key_ops" in jwk and (not isinstance(jwk["key_ops"], list) or "verify" not in jwk["key_ops"]):
+        return "its key_ops do not include verify"
+    if jwk.get("kty") == "oct":
+        return "it is a symmetric key (HS256 tokens are verified with AUTH_JWT_SECRET only)"
+    algorithm = jwk_algorithm(jwk)
+    if algorithm is None:
+        return f"its kty/crv is not one of {', '.join(JWKS_ALGORITHMS)}'s"
+    if jwk.get("alg", algorithm) != algorithm:
+        return f"its alg is not {algorithm}, the only one its kty allows here"
+    try:
+        jwt.PyJWK(jwk, algorithm)
+    except jwt.PyJWTError:
+        return "its key material is malformed"
+    return None
+
+
+def describe_jwk(position: int, jwk: Any) -> str:
+    """Name a JWKS member for the log by position and kid, never by key material."""
+    kid = jwk.get("kid") if isinstance(jwk, dict) else None
+    return f"JWKS key #{position}" + (f" (kid {kid[:64]!r})" if isinstance(kid, str) else "")
+
+
+class JwksClient(jwt.PyJWKClient):
+    """PyJWT's JWKS client (fetching, caching, refresh on an unknown kid), keeping only the keys
+    that may verify our tokens, and refusing a key whose type does not fit the token's ``alg``."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS)
+        self._reported: tuple[str, ...] = ()
+
+    def fetch_data(self) -> Any:
+        """The JWKS without its unusable members (PyJWKClient's documented hook for filtering)."""
+        document = super().fetch_data()
+        if self.jwk_set_cache is not None:
+            self.jwk_set_cache.put(None)  # what super() cached is unfiltered; get_jwk_set caches ours
+        members = document.get("keys")
+        if not isinstance(members, list):
+            return document  # PyJWKSet refuses it: no key, every JWKS token a 401
+        refusals = [(describe_jwk(n, jwk), jwk_refusal(jwk)) for n, jwk in enumerate(members, start=1)]
+        self._report([f"{name} skipped: {reason}" for name, reason in refusals if reason])
+        return {**document, "keys": [jwk for jwk, (_, reason) in zip(members, refusals) if reason is None]}
+
+    def _report(self, skipped: list[str]) -> None:
+        """Warn about skipped keys once, not on every reload of the same JWKS."""
+        if tuple(skipped) != self._reported:
+            for line in skipped:
+                log.warning("%s", line)
+            self._reported = tuple(skipped)
+
+    def signing_key_for(self, algorithm: str, kid: Any) -> jwt.PyJWK:
+        """The JWKS key named by ``kid``, if it is the kind of key ``algorithm`` needs."""
+        if not isinstance(kid, str) or not kid:
+            raise jwt.InvalidTokenError("the token names no key")
+        signing_key = self.get_signing_key(kid)
+        if not key_fits(algorithm, signing_key.key):
+            raise jwt.InvalidKeyError("the key the token names does not fit its algorithm")
+        return signing_key
+
+
 class JwtVerifier:
     """Verify gateway-issued JWTs and turn their claims into a ``Caller``."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._secret: str | None = config["AUTH_JWT_SECRET"]
         url = config["AUTH_JWKS_URL"]
-        self._jwks = jwt.PyJWKClient(url, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS) if url else None
+        self._jwks = JwksClient(url) if url else None
         self._issuer: str | None = config["AUTH_JWT_ISSUER"]
         self._audience: str | None = config["AUTH_JWT_AUDIENCE"]
         self._leeway: int = config["AUTH_JWT_LEEWAY_SECONDS"]
@@ -95,24 +193,35 @@ class JwtVerifier:
 
     def _verify_signature_and_claims(self, token: str) -> tuple[Caller, dict[str, Any]]:
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
-            key = self._key_for(algorithm, token)
-            claims = jwt.decode(
-                token, key, algorithms=[algorithm], audience=self._audience, issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp"], "verify_aud": self._audience is not None},
-            )
-        except jwt.PyJWKClientConnectionError:
+            claims = self._decode(token)
+        except (jwt.PyJWKClientConnectionError, OSError):
             raise Problem(AUTH_UNAVAILABLE, "The keys to verify tokens cannot be fetched now.") from None
         except jwt.PyJWTError:
-            raise unauthorized("The bearer token is invalid or expired.", error="invalid_token") from None
+            raise invalid_token() from None
+        except Exception as error:  # noqa: BLE001 - defence in depth: PyJWT crashing on a bad token
+            log.warning("bearer token refused: PyJWT raised %s", type(error).__name__)
+            raise invalid_token() from None
         return self._caller_from(claims), claims
 
-    def _key_for(self, algorithm: Any, token: str) -> Any:
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The token's verified claims; raises PyJWT's errors (ours too) for any token to refuse."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise jwt.DecodeError("token too long")
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        return jwt.decode(
+            token, self._key_for(algorithm, header.get("kid")), algorithms=[algorithm], audience=self._audience,
+            issuer=self._issuer, leeway=self._leeway,
+            options={"require": ["exp"], "verify_aud": self._audience is not None},
+        )
+
+    def _key_for(self, algorithm: Any, kid: Any) -> str | jwt.PyJWK:
+        """The key for ``algorithm``: the secret for HS256 (never a JWKS key: no key confusion),
+        a JWKS key of the fitting type for RS256/ES256; any other algorithm is refused."""
         if algorithm in HMAC_ALGORITHMS and self._secret:
             return self._secret
         if algorithm in JWKS_ALGORITHMS and self._jwks is not None:
-            return self._jwks.get_signing_key_from_jwt(token).key
+            return self._jwks.signing_key_for(algorithm, kid)
         raise jwt.InvalidAlgorithmError("algorithm not accepted")
 
     def _caller_from(self, claims: dict[str, Any]) -> Caller:
@@ -159,6 +268,11 @@ class Authenticator:
         if found is None:
             raise unauthorized("The API key is not valid.")
         return Caller(found.name, found.scopes)
+
+
+def invalid_token() -> Problem:
+    """The one answer to every token we cannot verify: which check failed is not told (RFC 6750 §3.1)."""
+    return unauthorized("The bearer token is invalid or expired.", error="invalid_token")
 
 
 def unauthorized(detail: str, error: str | None = None) -> Problem:

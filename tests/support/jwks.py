@@ -1,6 +1,13 @@
-"""A gateway's signing keys for tests: RSA and EC key pairs, a JWKS endpoint on loopback, tokens."""
+"""A gateway's signing keys for tests: RSA and EC key pairs, a JWKS endpoint on loopback, tokens.
+
+Hostile tests also need what a real gateway would never send: JWKs of the wrong kind and tokens
+built by hand (any header, any signature), which PyJWT itself refuses to encode.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -11,7 +18,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
 ISSUER = "https://gateway.test"
 AUDIENCE = "passport-bff"
@@ -25,14 +32,22 @@ class SigningKeys:
         self.ec = ec.generate_private_key(ec.SECP256R1())
 
     def jwks(self) -> dict[str, Any]:
-        rsa_jwk = json.loads(RSAAlgorithm.to_jwk(self.rsa.public_key()))
-        ec_jwk = json.loads(ECAlgorithm.to_jwk(self.ec.public_key()))
-        return {"keys": [{**rsa_jwk, "kid": "rsa-1", "use": "sig", "alg": "RS256"},
-                         {**ec_jwk, "kid": "ec-1", "use": "sig", "alg": "ES256"}]}
+        return {"keys": [public_jwk(self.rsa, kid="rsa-1", use="sig", alg="RS256"),
+                         public_jwk(self.ec, kid="ec-1", use="sig", alg="ES256")]}
 
     def token(self, algorithm: str = "RS256", **claims: Any) -> str:
         key, kid = (self.rsa, "rsa-1") if algorithm == "RS256" else (self.ec, "ec-1")
         return jwt.encode(standard_claims(**claims), key, algorithm=algorithm, headers={"kid": kid})
+
+
+def public_jwk(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, **members: Any) -> dict[str, Any]:
+    """The public half of ``private_key`` as a JWK, with ``members`` (kid, use, alg...) added."""
+    public_key = private_key.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+    else:
+        jwk = json.loads(ECAlgorithm.to_jwk(public_key))
+    return {**jwk, **members}
 
 
 def standard_claims(**claims: Any) -> dict[str, Any]:
@@ -43,10 +58,41 @@ def standard_claims(**claims: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def segment(value: Any) -> str:
+    """A token segment: ``bytes`` as they are (to send non-JSON), anything else as JSON."""
+    return b64url(value if isinstance(value, bytes) else json.dumps(value).encode())
+
+
+def compact_token(header: Any, claims: Any, signature: bytes = b"not-a-signature") -> str:
+    """A compact JWS with any header, claims and signature, built by hand."""
+    return f"{segment(header)}.{segment(claims)}.{b64url(signature)}"
+
+
+def signed_token(header: dict[str, Any], claims: Any, private_key: Any) -> str:
+    """A compact JWS with any header, really signed with ``private_key`` by the header's ``alg``
+    (``jwt.encode`` would normalise or refuse a hostile header)."""
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    signer = get_default_algorithms()[header["alg"]]
+    signature = signer.sign(signing_input.encode(), signer.prepare_key(private_key))
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def hmac_token(header: Any, claims: Any, secret: bytes) -> str:
+    """A compact JWS whose signature is HMAC-SHA256 over the signing input with ``secret``."""
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
 @contextmanager
-def jwks_server(keys: SigningKeys) -> Iterator[str]:
-    """Serve ``keys`` at ``http://127.0.0.1:<port>/jwks.json`` until the block ends."""
-    body = json.dumps(keys.jwks()).encode()
+def jwks_server(keys: SigningKeys | dict[str, Any]) -> Iterator[str]:
+    """Serve ``keys`` (or a JWKS document as given) at ``http://127.0.0.1:<port>/jwks.json``
+    until the block ends."""
+    body = json.dumps(keys.jwks() if isinstance(keys, SigningKeys) else keys).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
