@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from config import load_config
+if TYPE_CHECKING:  # Flask is imported by the factory only: the gunicorn master imports app.server_errors
+    from flask import Flask
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
     from app import api, api_collections, auth, errors, fast_path, health, observability, ratelimit, security, services
-    from app import openapi
+    from app import framing, openapi
+    from flask import Flask
+
+    from config import load_config
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(environ))
@@ -28,4 +30,5 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     api.register(app)
     app.register_blueprint(api_collections.bp)
     openapi.init_app(app)
+    framing.init_app(app)  # last: the outermost WSGI layer, around ProxyFix and the fast path
     return app

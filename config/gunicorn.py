@@ -24,12 +24,18 @@ import os
 import shutil
 import tempfile
 
+from gunicorn.workers import SUPPORTED_WORKERS
+
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 WORKER_CLASSES = ("gevent", "gthread")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 if worker_class not in WORKER_CLASSES:
     raise SystemExit(f"GUNICORN_WORKER_CLASS must be one of: {', '.join(WORKER_CLASSES)} (got {worker_class!r})")
+# Each short name loads our subclass of that gunicorn worker, which answers gunicorn's own errors
+# as problem+json (app/server_errors.py). The setting keeps the short name that the hooks below,
+# bench/run.py and the tests compare against.
+SUPPORTED_WORKERS.update(gevent="app.server_errors.GeventWorker", gthread="app.server_errors.ThreadWorker")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8")) if worker_class == "gthread" else 1
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
