@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.cluster import child_pids, poll
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import ROOT, start_gunicorn, stop
 
@@ -52,20 +54,18 @@ def test_workers_share_one_token_and_one_cache(service, emulator):
     assert emulator.stats()["customer_calls_total"] == len(ids)
 
 
-def test_metrics_add_up_every_worker(service, emulator):
-    from prometheus_client.parser import text_string_to_metric_families
+def http_requests_counted(base_url: str, route: str | None = None) -> float:
+    """``passport_bff_http_requests_total`` as /metrics adds it up, for one route or all."""
+    text = requests.get(f"{base_url}/metrics", timeout=TIMEOUT_SECONDS).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "passport_bff_http_requests_total"
+               and (route is None or sample.labels.get("route") == route))
 
+
+def test_metrics_add_up_every_worker(service, emulator):
     for _ in range(12):
         requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
-    text = requests.get(f"{service}/metrics", timeout=TIMEOUT_SECONDS).text
-    counted = sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "passport_bff_http_requests_total"
-        and sample.labels.get("route") == "/v1/customers/<path:customer_id>"
-    )
-    assert counted == 12
+    assert http_requests_counted(service, "/v1/customers/<path:customer_id>") == 12
 
 
 def test_server_header_carries_no_version(service):
@@ -93,17 +93,7 @@ def test_an_unknown_worker_class_is_refused_by_name(tmp_path):
     assert "GUNICORN_WORKER_CLASS" in refused.stderr
 
 
-def http_requests_counted(base_url: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = requests.get(f"{base_url}/metrics", timeout=TIMEOUT_SECONDS).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == "passport_bff_http_requests_total")
-
-
 def test_counters_survive_a_reload(gunicorn_master):
-    from tests.support.cluster import child_pids, poll
-
     master, service = gunicorn_master[0].pid, gunicorn_master[1]
     for _ in range(10):
         requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
