@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from config.security import parse_api_keys
 from tests.fuzz import strategies as fs
+from tests.support.server_answers import as_served
 
 pytestmark = pytest.mark.timeout(fs.TEST_TIMEOUT_SECONDS)
 PROBLEM = "application/problem+json"
@@ -108,8 +109,8 @@ def may_call_passport(response) -> bool:
 @pytest.fixture
 def guarded_client(make_app, emulator, redis_client):
     """Caller authentication enforced: one API key, and HS256 bearer tokens with ``JWT_SECRET``."""
-    return make_app(AUTH_MODE="enforced", AUTH_API_KEYS=API_KEYS, AUTH_JWT_SECRET=JWT_SECRET.decode(),
-                    AUTH_JWT_LEEWAY_SECONDS=JWT_LEEWAY_SECONDS).test_client()
+    return as_served(make_app(AUTH_MODE="enforced", AUTH_API_KEYS=API_KEYS, AUTH_JWT_SECRET=JWT_SECRET.decode(),
+                              AUTH_JWT_LEEWAY_SECONDS=JWT_LEEWAY_SECONDS)).test_client()
 
 
 def send(client, req: dict[str, Any]):
