@@ -4,7 +4,9 @@ Stores know nothing of customers; the cache policy (``app.customers``) decides w
 for how long. A Redis failure is logged here with the operation and key and raised as
 ``StoreUnavailable``, the one exception callers handle: they **fail open** and carry on without
 the store, so that a sick Redis slows passport-bff down to Passport's pace instead of taking it
-down (the lesson of alphagov/notifications-utils' Redis client).
+down (the lesson of alphagov/notifications-utils' Redis client). A command this worker could not
+send because all its connections stayed busy (``MaxConnectionsError``, see ``app.redis_topology``)
+is unavailable too, but it is not counted against Redis: it never opens the breaker.
 
 Keys come from ``CacheKeys`` alone: namespaced by ``CACHE_KEY_PREFIX``, versioned with the stored
 format, and with the customer id as a Redis Cluster hash tag so that everything about one
@@ -21,6 +23,7 @@ from typing import Protocol, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import MaxConnectionsError
 
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.near_cache import NearCache
@@ -184,13 +187,21 @@ class RedisStore:
     def _run(self, operation: str, key: str, command: Callable[[], T]) -> T:
         """Run one command through the breaker, translating every Redis failure."""
         try:
-            with self.breaker.guard(lambda exc: isinstance(exc, redis.RedisError)):
+            with self.breaker.guard(is_redis_failure):
                 return command()
         except CircuitOpen:
             raise StoreUnavailable(f"redis {operation}: circuit open") from None
+        except MaxConnectionsError:
+            log.warning("redis %s not sent for %s: this worker's Redis connections all stayed busy", operation, key)
+            raise StoreUnavailable(f"redis {operation}: connection pool busy") from None
         except redis.RedisError as exc:
             log.warning("redis %s failed for %s: %s", operation, key, type(exc).__name__)
             raise StoreUnavailable(f"redis {operation} failed") from None
+
+
+def is_redis_failure(error: BaseException) -> bool:
+    """Redis failed the command; a pool of this worker with no free connection is not Redis failing."""
+    return isinstance(error, redis.RedisError) and not isinstance(error, MaxConnectionsError)
 
 
 def _millis(seconds: float) -> int:

@@ -277,7 +277,8 @@ class CustomerService:
             try:
                 if self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
                     try:
-                        return self._fetch_answer(customer_id, request_id, stale, lock)
+                        return self._stored_meanwhile(customer_id) or self._fetch_answer(
+                            customer_id, request_id, stale, lock)
                     finally:
                         self._release(lock)
                 if self._clock() >= deadline:
@@ -301,6 +302,18 @@ class CustomerService:
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
         return self._fetch_answer(customer_id, request_id, stale, None)
+
+    def _stored_meanwhile(self, customer_id: str) -> CustomerAnswer | None:
+        """The entry a fetch stored between our read and our lock (it released the lock as it stored).
+
+        Why: in a burst, a request that read the customer as missing just before another worker's
+        fetch stored it would otherwise find the lock free and ask Passport a second time.
+        """
+        entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+        if entry is None or entry.seconds_left(now := self._clock()) <= 0:
+            return None
+        metrics.COALESCED.labels("collapsed").inc()
+        return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
 
     def _fetch_answer(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: FetchLock | None

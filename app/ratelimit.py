@@ -23,7 +23,7 @@ from limits.strategies import RateLimiter
 
 from app.auth import Caller
 from app.errors import ProblemType, problem_response
-from app.redis_topology import client_options, limiter_storage_uri
+from app.redis_topology import limiter_storage_options, limiter_storage_uri
 from config import redis_enabled
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def init_app(app: Flask) -> None:
     if not limit:
         return
     shared = redis_enabled(app.config)
-    options = client_options(app.config) if shared else {}
+    options = limiter_storage_options(app.config) if shared else {}
     key_prefix = f"{app.config['CACHE_KEY_PREFIX']}:v1:ratelimit"
     limiter = Limiter(
         caller_key,

@@ -5,6 +5,16 @@ Every client fails fast: short socket timeouts, one immediate retry (a stale poo
 no backoff — redis-py's default exponential backoff would make each request wait seconds on a
 dead Redis, and failing open is only useful if it is also quick. Keys put everything about one
 customer in one hash slot (``{<id>}``), so per-customer commands and scripts work on a Cluster.
+
+Connections: a gevent worker holds up to ``GUNICORN_WORKER_CONNECTIONS`` (1,000) requests at once,
+and redis-py's default pool refuses the 101st concurrent command (``MaxConnectionsError``). In a
+cold burst that refusal looked like Redis failing: the breaker opened and every worker went to
+Passport alone. So a single server is reached through a ``WorkerPool``: at most
+``REDIS_MAX_CONNECTIONS`` connections per worker (a Redis serves every worker of the fleet, and
+its ``maxclients`` is 10,000), and a command that finds them all busy waits for one — a few
+commands' time — up to ``REDIS_SOCKET_TIMEOUT_SECONDS``. A wait that runs out is ``PoolBusy``, a
+``MaxConnectionsError``: this worker is busy, not Redis down, and ``app.cache`` does not count it
+against Redis. Cluster and Sentinel clients keep redis-py's non-blocking pools, sized the same.
 """
 from __future__ import annotations
 
@@ -14,10 +24,29 @@ from urllib.parse import urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 HEALTH_CHECK_SECONDS = 30
+POOL_EMPTY_MESSAGE = "No connection available."  # what BlockingConnectionPool raises when its wait runs out
+
+
+class PoolBusy(MaxConnectionsError):
+    """Every connection of this worker's pool stayed busy for the whole wait: local, not Redis's fault."""
+
+
+class WorkerPool(redis.BlockingConnectionPool):
+    """A bounded pool whose commands wait for a free connection; an exhausted wait is ``PoolBusy``."""
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().get_connection(*args, **kwargs)
+        except redis.ConnectionError as exc:
+            if str(exc) == POOL_EMPTY_MESSAGE:  # redis-py's only sign that the wait, not a connect, failed
+                raise PoolBusy(f"no Redis connection free within {self.timeout} s") from None
+            raise
+
 
 
 def client_options(config: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +69,17 @@ def connect_redis(config: dict[str, Any]) -> redis.Redis | RedisCluster:
     if config["REDIS_SENTINELS"]:
         return sentinel_master(config, options)
     if config["REDIS_CLUSTER"]:
-        return RedisCluster.from_url(config["REDIS_URL"], **options)
-    return redis.Redis.from_url(config["REDIS_URL"], health_check_interval=HEALTH_CHECK_SECONDS, **options)
+        return RedisCluster.from_url(config["REDIS_URL"], max_connections=config["REDIS_MAX_CONNECTIONS"], **options)
+    return redis.Redis(connection_pool=worker_pool(config))
+
+
+def worker_pool(config: dict[str, Any]) -> WorkerPool:
+    """The bounded, waiting pool toward one Redis server (``REDIS_URL``), for this worker."""
+    return WorkerPool.from_url(
+        config["REDIS_URL"], max_connections=config["REDIS_MAX_CONNECTIONS"],
+        timeout=config["REDIS_SOCKET_TIMEOUT_SECONDS"], health_check_interval=HEALTH_CHECK_SECONDS,
+        **client_options(config),
+    )
 
 
 def sentinel_master(config: dict[str, Any], options: dict[str, Any]) -> redis.Redis:
@@ -51,7 +89,17 @@ def sentinel_master(config: dict[str, Any], options: dict[str, Any]) -> redis.Re
     sentinel = Sentinel(list(config["REDIS_SENTINELS"]), sentinel_kwargs=sentinel_options, **sentinel_options)
     database = int(url.path.lstrip("/") or 0)
     return sentinel.master_for(config["REDIS_SENTINEL_MASTER"], db=database, username=url.username,
-                               password=url.password, retry=options["retry"])
+                               password=url.password, retry=options["retry"],
+                               max_connections=config["REDIS_MAX_CONNECTIONS"])
+
+
+def limiter_storage_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The rate limiter's client options: its own pool, bounded and waiting like the store's."""
+    if config["REDIS_SENTINELS"]:
+        return client_options(config)
+    if config["REDIS_CLUSTER"]:
+        return {**client_options(config), "max_connections": config["REDIS_MAX_CONNECTIONS"]}
+    return {"connection_pool": worker_pool(config)}
 
 
 def limiter_storage_uri(config: dict[str, Any]) -> str:

@@ -15,6 +15,10 @@ Ctrl-C). It takes well under two minutes:
 3. Breaker fail-fast — one instance (1 worker, so one breaker), Passport slowed to 2 s with a
    0.5 s read timeout: latency of uncached lookups before the breaker opens (they wait out the
    timeout) and of 300 lookups after it opened (503 at once), p50/p99.
+4. Cold burst — 1,000 and then 2,000 requests for one cold id, every connection open before any
+   request leaves (``tests/support/socket_burst.py``), on 2 instances × 4 workers just booted
+   (a fresh cluster per round, so the token is cold too), the emulator holding the id for 300 ms;
+   2 rounds per size: customer and token calls, answers that bypassed the cache, p50/p99.
 """
 from __future__ import annotations
 
@@ -22,12 +26,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.cluster import Cluster, LoadRunner, Tally, burst, clear_faults, fetch, percentile, poll  # noqa: E402
+from tests.support.socket_burst import socket_burst  # noqa: E402
 
 BURST_REQUESTS = 200
 BURST_CONCURRENCY = 64
@@ -43,6 +49,9 @@ BREAKER_FAILURES = 5
 READ_TIMEOUT_SECONDS = 0.5
 SLOW_LATENCY_MS = 2000
 FAIL_FAST_REQUESTS = 300
+
+COLD_BURST_SIZES = (1_000, 2_000)
+COLD_BURST_ROUNDS = 2
 
 
 def ms(seconds: float) -> str:
@@ -132,6 +141,29 @@ def breaker_fail_fast(cluster: Cluster) -> list[str]:
     ]
 
 
+def cold_burst_round(size: int) -> str:
+    with Cluster() as cluster:
+        instances = [urlsplit(cluster.start_instance(workers=4).base_url) for _ in range(2)]
+        customer_id = cluster.emulator.customer_ids(10)[7]
+        cluster.emulator.fault(customer_id=customer_id, latency_ms=BURST_LATENCY_MS)
+        targets = [(instances[n % 2].hostname or "", instances[n % 2].port or 0, f"/v1/customers/{customer_id}")
+                   for n in range(size)]
+        answers = socket_burst(targets, timeout=30.0)
+        elapsed = [answer.elapsed for answer in answers if answer.status is not None]
+        bypassed = sum(1 for answer in answers if "bypass" in answer.headers.get("cache-status", ""))
+        not_200 = sum(1 for answer in answers if answer.status != 200)
+        return (f"   {size} requests: customer calls {cluster.emulator.customer_calls(customer_id)}, token calls "
+                f"{cluster.emulator.token_calls()}, bypassed {bypassed}, non-200 {not_200}, "
+                f"p50 {ms(percentile(elapsed, 0.5))} ms, p99 {ms(percentile(elapsed, 0.99))} ms")
+
+
+def cold_burst() -> list[str]:
+    lines = ["4. cold burst: one cold id, every connection open at once, 2 instances x 4 workers just booted"]
+    for size in COLD_BURST_SIZES:
+        lines += [cold_burst_round(size) for _ in range(COLD_BURST_ROUNDS)]
+    return lines
+
+
 def main() -> int:
     started = time.monotonic()
     lines: list[str] = []
@@ -141,6 +173,7 @@ def main() -> int:
         lines += coalescing(cluster)
         lines += redis_outage(cluster)
         lines += breaker_fail_fast(cluster)
+    lines += cold_burst()
     print("passport-bff resilience figures (loopback, real processes)")
     print("-" * 72)
     print("\n".join(lines))

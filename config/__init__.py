@@ -90,6 +90,9 @@ class Config:
             "REDIS_BREAKER_FAILURES": env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
             "REDIS_BREAKER_RESET_SECONDS": env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
             "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
+            # Per worker, as many as it serves requests at once; more wait (app.redis_topology).
+            "REDIS_MAX_CONNECTIONS": env.integer("REDIS_MAX_CONNECTIONS", worker_concurrency(env), minimum=1,
+                                                 maximum=10_000),
             "CACHE_KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "passport-bff"),
             "CACHE_TTL_FACTOR": env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),
             "CACHE_TTL_MIN_SECONDS": env.integer("CACHE_TTL_MIN_SECONDS", 30, minimum=1),
@@ -207,6 +210,20 @@ def redis_enabled(settings: Mapping[str, Any]) -> bool:
 CONFIGS: dict[str, type[Config]] = {
     config.APP_ENV: config for config in (DevelopmentConfig, TestingConfig, ProductionConfig)
 }
+
+
+# gunicorn's settings, as config/gunicorn.py reads them (a test keeps the defaults equal): how many
+# requests one worker serves at once sizes what each worker holds per request (Redis connections).
+GUNICORN_DEFAULT_WORKER_CLASS = "gevent"
+GUNICORN_DEFAULT_WORKER_CONNECTIONS = 1000
+GUNICORN_DEFAULT_THREADS = 8
+
+
+def worker_concurrency(env: EnvReader) -> int:
+    """Requests one gunicorn worker serves at once: its greenlets (gevent) or its threads (gthread)."""
+    if env.text("GUNICORN_WORKER_CLASS", GUNICORN_DEFAULT_WORKER_CLASS) == "gthread":
+        return env.integer("GUNICORN_THREADS", GUNICORN_DEFAULT_THREADS, minimum=1)
+    return env.integer("GUNICORN_WORKER_CONNECTIONS", GUNICORN_DEFAULT_WORKER_CONNECTIONS, minimum=1)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

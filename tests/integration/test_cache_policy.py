@@ -281,6 +281,25 @@ class TestCoalescing:
         assert second.headers["Cache-Status"] == "passport-bff; fwd=miss; collapsed"
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
 
+    def test_an_entry_stored_between_the_read_and_the_lock_is_served_not_fetched_again(
+            self, make_app, emulator, redis_client, monkeypatch):
+        """A request read the customer as missing; before it took the lock, another process
+        fetched, stored and released: the lock is free, but the answer is that entry."""
+        late, other = make_app(), make_app().test_client()
+        store = services.of(late).store
+        real_add = store.add
+
+        def other_process_stores_first(key, *args):
+            if "customer-lock" in key:
+                assert other.get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
+            return real_add(key, *args)
+
+        monkeypatch.setattr(store, "add", other_process_stores_first)
+        answer = late.test_client().get(url())
+        assert (answer.status_code, answer.headers["Cache-Status"]) == (200, "passport-bff; fwd=miss; collapsed")
+        assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
+        assert not redis_client.exists(f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}")
+
     def test_waiters_share_the_failure_of_the_fetch_they_waited_for(self, make_app, emulator, redis_client):
         """One failing call for everyone waiting, not one per waiter in turn."""
         settings = {"PASSPORT_RETRIES": 0, "PASSPORT_BREAKER_FAILURES": 50}

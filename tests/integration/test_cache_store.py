@@ -1,6 +1,8 @@
 """One contract, both stores: the in-process store and the Redis store behave the same."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from app.breaker import CircuitBreaker
@@ -131,6 +133,43 @@ class TestUnreachableRedis:
         with pytest.raises(StoreUnavailable):
             dead_store.get("the-key")
         assert "redis get failed for the-key" in caplog.text
+
+
+class TestAWorkersConnectionPool:
+    """Each worker reaches Redis through a bounded pool; when it is all in use, commands wait."""
+
+    @pytest.fixture
+    def small_pool_store(self, redis_server):
+        config = load_config({"APP_ENV": "testing", "REDIS_URL": redis_server.url, "REDIS_MAX_CONNECTIONS": "2",
+                              "REDIS_SOCKET_TIMEOUT_SECONDS": "0.2"})
+        return RedisStore(connect_redis(config), CircuitBreaker("redis", 2, 60.0))
+
+    def test_more_concurrent_commands_than_connections_wait_and_all_succeed(self, small_pool_store):
+        small_pool_store.set("k", b"v", 60)
+        results: list[bytes | None] = []
+        threads = [threading.Thread(target=lambda: results.extend(small_pool_store.get("k") for _ in range(20)))
+                   for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert results == [b"v"] * 160
+        assert len(small_pool_store.client.connection_pool._connections) <= 2
+
+    def test_a_pool_busy_past_the_wait_is_unavailable_but_never_opens_the_breaker(self, small_pool_store, caplog):
+        pool = small_pool_store.client.connection_pool
+        held = [pool.get_connection(), pool.get_connection()]  # every connection in use elsewhere
+        try:
+            for _ in range(4):
+                with pytest.raises(StoreUnavailable, match="connection pool busy"):
+                    small_pool_store.get("busy")
+            assert small_pool_store.breaker.state == "closed"
+        finally:
+            for connection in held:
+                pool.release(connection)
+        small_pool_store.set("busy", b"free again", 60)
+        assert small_pool_store.get("busy") == b"free again"
+        assert "connections all stayed busy" in caplog.text
 
 
 def test_keys_are_namespaced_versioned_and_hash_tagged():

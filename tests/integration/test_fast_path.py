@@ -234,13 +234,17 @@ class TestDeclinedToFlask:
 class TestNothingIsDoneTwice:
     """What the fast path did for a lookup is not done again, whoever answers it."""
 
-    def test_a_miss_reads_the_store_once(self, app, emulator, monkeypatch):
+    def test_a_miss_reads_the_store_once_before_its_fetch_lock(self, app, emulator, monkeypatch):
+        # The fast path's read is not repeated by Flask; the second read comes after the fetch lock
+        # is taken (an entry another fetch stored in between is served, not fetched again).
         store = services.of(app).store
         reads: list[str] = []
-        real_get = store.get
+        real_get, real_add = store.get, store.add
         monkeypatch.setattr(store, "get", lambda key: reads.append(key) or real_get(key))
+        monkeypatch.setattr(store, "add", lambda key, *args: reads.append(key) or real_add(key, *args))
         assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
-        assert reads.count(f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}") == 1
+        entry, lock = f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}", f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}"
+        assert [key for key in reads if key in (entry, lock)] == [entry, lock, entry]
 
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):
         client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, RATELIMIT_DEFAULT="3 per minute").test_client()

@@ -12,6 +12,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from config import load_config
 from tests.support.cluster import child_pids, poll
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import ROOT, start_gunicorn, stop
@@ -85,6 +86,17 @@ def test_workers_are_gevent_unless_configured_otherwise(tmp_path):
     assert json.loads(gunicorn_settings(**metrics).stdout)["worker_class"] == "gevent"
     chosen = json.loads(gunicorn_settings(GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS="4", **metrics).stdout)
     assert (chosen["worker_class"], chosen["threads"]) == ("gthread", 4)
+
+
+def test_the_redis_pool_of_a_worker_is_sized_to_the_requests_it_serves_at_once(tmp_path):
+    metrics = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    testing = {"APP_ENV": "testing"}
+    gevent = json.loads(gunicorn_settings(**metrics).stdout)
+    assert load_config(testing)["REDIS_MAX_CONNECTIONS"] == gevent["worker_connections"]
+    threads = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4"}
+    gthread = json.loads(gunicorn_settings(**threads, **metrics).stdout)
+    assert load_config({**testing, **threads})["REDIS_MAX_CONNECTIONS"] == gthread["threads"] == 4
+    assert load_config({**testing, "REDIS_MAX_CONNECTIONS": "50"})["REDIS_MAX_CONNECTIONS"] == 50
 
 
 def test_an_unknown_worker_class_is_refused_by_name(tmp_path):
