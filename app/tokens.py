@@ -7,6 +7,13 @@ that most requests do not even ask the store. Only one worker fetches at a time:
 store lock (``SET NX PX`` with an owner value, released by compare-and-delete) while the others
 poll the store for its result for a bounded time, then fetch on their own rather than wait on.
 Without the store (Redis down) each process keeps and renews its own token.
+
+On a 401 the token is dropped and the call retried with the next one. Giving up
+(``PassportCredentialsRejected``, the "check the credentials" error) is kept for a token this
+process asked Passport for after the refusal: a token found in the store or in-process may
+predate the same revocation (another worker fetched it, Redis came back with it), and a refusal
+of it says nothing about the credentials. So a call makes at most three tries: the token it had,
+the next one shared, and one asked for now.
 """
 from __future__ import annotations
 
@@ -34,6 +41,11 @@ class CachedToken:
     access_token: str
     usable_until: float
     stored_as: bytes
+    asked_at: float | None = None  # when this process asked Passport for it; None: read from the store
+
+    def asked_since(self, moment: float) -> bool:
+        """True for a token this process asked Passport for at or after ``moment``."""
+        return self.asked_at is not None and self.asked_at >= moment
 
     @classmethod
     def decode(cls, raw: bytes | None) -> CachedToken | None:
@@ -82,13 +94,25 @@ class TokenProvider:
 
     def get(self, request_id: str | None = None) -> str:
         """Return a token believed valid: in-process, else shared, else freshly issued."""
+        return self._current(request_id).access_token
+
+    def _current(self, request_id: str | None) -> CachedToken:
         token = self._usable_local()
         if token is not None:
-            return token.access_token
+            return token
         with self._local_lock:  # one thread per process goes to the store and to Passport
             token = self._usable_local() or self._usable_shared() or self._fetch_coordinated(request_id)
             self._local = token
-            return token.access_token
+            return token
+
+    def _asked_since(self, moment: float, request_id: str | None) -> CachedToken:
+        """A token this process asked Passport for at or after ``moment``: one a sibling thread got, or a new one."""
+        with self._local_lock:
+            token = self._local
+            if token is None or not token.asked_since(moment):
+                token = self._fetch_and_share(request_id)
+                self._local = token
+            return token
 
     def invalidate(self, access_token: str) -> None:
         """Forget ``access_token`` here and in the store, unless a newer token replaced it."""
@@ -103,17 +127,31 @@ class TokenProvider:
             pass  # nothing shared to forget; the in-process copy is gone already
 
     def call_with_token(self, call: Callable[[str], T], request_id: str | None = None) -> T:
-        """Run ``call(token)``; on a 401, renew the token and try exactly once more."""
-        token = self.get(request_id)
+        """Run ``call(token)``; on a 401, renew the token and retry, until a token asked for since is refused."""
+        token = self._current(request_id)
         try:
-            return call(token)
+            return call(token.access_token)
         except PassportUnauthorized:
-            self.invalidate(token)
+            refused_at = self._refused(token)
+        token = self._current(request_id)
+        if not token.asked_since(refused_at):  # shared, maybe as old as the one refused: try it, then a new one
+            try:
+                return call(token.access_token)
+            except PassportUnauthorized:
+                self._refused(token)
+            token = self._asked_since(refused_at, request_id)  # since the first refusal: after the revocation
         try:
-            return call(self.get(request_id))
+            return call(token.access_token)
         except PassportUnauthorized:
+            self._refused(token)
             log.error("Passport refused a newly issued token: check the credentials and their scopes")
             raise PassportCredentialsRejected("a fresh token was refused too") from None
+
+    def _refused(self, token: CachedToken) -> float:
+        """Drop a token Passport refused; the moment after which a new token counts as new."""
+        refused_at = self._clock()
+        self.invalidate(token.access_token)
+        return refused_at
 
     def _usable_local(self) -> CachedToken | None:
         token = self._local
@@ -148,6 +186,7 @@ class TokenProvider:
         return self._fetch_and_share(request_id)
 
     def _fetch_and_share(self, request_id: str | None) -> CachedToken:
+        asked_at = self._clock()
         try:
             grant = self._issue(request_id)
         except Exception:
@@ -161,7 +200,7 @@ class TokenProvider:
             self._store.set(self._token_key, stored_as, lifetime)
         except StoreUnavailable:
             pass  # kept in-process only until the store is back
-        return CachedToken(grant.access_token, usable_until, stored_as)
+        return CachedToken(grant.access_token, usable_until, stored_as, asked_at)
 
     def _release(self, owner: bytes) -> None:
         try:

@@ -136,6 +136,70 @@ def test_a_second_401_is_not_retried_again(clock):
     assert len(attempts) == 2
 
 
+class RevokedBefore:
+    """Passport after a revocation: every token issued so far is refused, later ones are good."""
+
+    def __init__(self, issuer: FakeIssuer) -> None:
+        self.revoked = {f"token-{n}" for n in range(1, issuer.calls + 1)}
+        self.seen: list[str] = []
+
+    def __call__(self, token: str) -> str:
+        self.seen.append(token)
+        if token in self.revoked:
+            raise PassportUnauthorized("revoked")
+        return "ok"
+
+
+def test_a_shared_token_refused_after_a_401_is_not_taken_for_a_new_one(clock):
+    """Worker A holds token-1; Redis came back empty and another instance stored token-2; then
+    Passport revoked both. A's call tries token-1, token-2 (shared), then one asked for now."""
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    worker = provider(issuer, store, clock)
+    assert worker.get() == "token-1"
+    store.delete(KEYS.token(ACCOUNT))  # Redis restarted empty
+    assert provider(issuer, store, clock).get() == "token-2"  # another instance fetched
+    passport = RevokedBefore(issuer)
+    assert worker.call_with_token(passport) == "ok"
+    assert passport.seen == ["token-1", "token-2", "token-3"]
+    assert provider(issuer, store, clock).get() == "token-3"  # and it is shared now
+
+
+def test_a_token_asked_for_after_the_401_and_refused_too_means_the_credentials_are_rejected(clock):
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    worker = provider(issuer, store, clock)
+    worker.get()
+    store.delete(KEYS.token(ACCOUNT))
+    provider(issuer, store, clock).get()
+    attempts = []
+
+    def refuse_all(token):
+        attempts.append(token)
+        raise PassportUnauthorized("no scope")
+
+    with pytest.raises(PassportCredentialsRejected):
+        worker.call_with_token(refuse_all)
+    assert attempts == ["token-1", "token-2", "token-3"]
+
+
+def test_a_token_a_sibling_thread_asked_for_after_the_401_is_used_not_fetched_again(clock):
+    issuer, store = FakeIssuer(), MemoryStore(clock)
+    worker, sibling_done = provider(issuer, store, clock), []
+    worker.get()
+    store.delete(KEYS.token(ACCOUNT))
+    provider(issuer, store, clock).get()
+    passport = RevokedBefore(issuer)
+
+    def call(token):
+        clock.now += 1
+        if token == "token-2" and not sibling_done:  # meanwhile a sibling thread renewed for itself
+            sibling_done.append(worker.call_with_token(passport))
+            clock.now += 1
+        return passport(token)
+
+    assert worker.call_with_token(call) == "ok"
+    assert issuer.calls == 3
+
+
 def test_waiter_takes_the_token_the_lock_holder_stored(clock):
     """While another worker holds the fetch lock, we poll the store rather than fetch."""
     issuer, store = FakeIssuer(), MemoryStore(clock)
