@@ -39,6 +39,10 @@ COMPARE_AND_DELETE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+COMPARE_AND_EXPIRE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 # Store a value, then delete a second key only while it holds ours: a fetched customer and the
 # release of its fetch lock in one round trip (both keys carry the customer's hash tag, one slot).
 SET_THEN_COMPARE_AND_DELETE = """
@@ -102,6 +106,9 @@ class CacheStore(Protocol):
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         """Remove ``key`` only while it still holds ``value``; True when removed."""
 
+    def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        """Give ``key`` ``ttl_seconds`` more to live, only while it still holds ``value``; True when done."""
+
     def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
                                  other_value: bytes) -> None:
         """``set(key, value, ttl_seconds)``, then ``delete_if_equal(other_key, other_value)``, at once."""
@@ -123,6 +130,7 @@ class RedisStore:
         self.breaker = breaker
         self.near = near
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
+        self._compare_and_expire = client.register_script(COMPARE_AND_EXPIRE)
         self._set_then_compare_and_delete = client.register_script(SET_THEN_COMPARE_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
@@ -169,6 +177,10 @@ class RedisStore:
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         return bool(self._run("delete_if_equal", key, lambda: self._compare_and_delete(keys=[key], args=[value])))
+
+    def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return bool(self._run("expire_if_equal", key, lambda: self._compare_and_expire(
+            keys=[key], args=[value, _millis(ttl_seconds)])))
 
     def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
                                  other_value: bytes) -> None:
@@ -249,6 +261,13 @@ class MemoryStore:
     def delete_if_equal(self, key: str, value: bytes) -> bool:
         with self._lock:
             return self._delete_if_equal(key, value)
+
+    def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        with self._lock:
+            if self._live_value(key) != value:
+                return False
+            self._put(key, value, ttl_seconds)
+            return True
 
     def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
                                  other_value: bytes) -> None:

@@ -23,7 +23,6 @@ Only a validated 200 or a 404 is ever stored.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -48,6 +47,7 @@ from app.passport import (
     PassportServerError,
 )
 from app.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.store_lock import LockKeeper, StoreLock
 from app.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class CachePolicy:
     stale_if_error_seconds: int
     not_found_seconds: int
     lock_wait_seconds: float
-    lock_ttl_seconds: float
+    longest_fetch_seconds: float  # a fetch's whole time, retries included (bounds the in-process wait)
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,6 @@ class CustomerAnswer:
     cache: CacheResult
     answered_at: float
     cache_status: str  # the RFC 9211 Cache-Status field value
-
-
-@dataclass
-class FetchLock:
-    """A customer's fetch lock this request holds; released once, with the stored entry if it can be."""
-
-    key: str
-    owner: bytes
-    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +136,7 @@ class CustomerService:
         policy: CachePolicy,
         refresher: Executor,
         fetcher: Executor,
+        locks: LockKeeper,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -155,9 +147,10 @@ class CustomerService:
         self._policy = policy
         self._refresher = refresher
         self._fetcher = fetcher
+        self._locks = locks
         self._clock = clock
         self._sleep = sleep
-        self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.lock_ttl_seconds)
+        self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.longest_fetch_seconds)
 
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id.
@@ -275,7 +268,7 @@ class CustomerService:
         delay = FIRST_POLL_SECONDS
         while True:
             try:
-                if self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
+                if self._locks.take(lock):
                     try:
                         return self._stored_meanwhile(customer_id) or self._fetch_answer(
                             customer_id, request_id, stale, lock)
@@ -316,7 +309,7 @@ class CustomerService:
         return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
 
     def _fetch_answer(
-        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: FetchLock | None
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None
     ) -> CustomerAnswer:
         """Fetch now; only the lock holder stores the result or tells waiters of a failure."""
         try:
@@ -349,13 +342,13 @@ class CustomerService:
         """Start one refresh cluster-wide: only the winner of the customer's lock runs it."""
         lock = self._new_lock(customer_id)
         try:
-            if not self._store.add(lock.key, lock.owner, self._policy.lock_ttl_seconds):
+            if not self._locks.take(lock):
                 return
         except StoreUnavailable:
             return
         self._refresher.submit(self._revalidate, customer_id, request_id, lock)
 
-    def _revalidate(self, customer_id: str, request_id: str | None, lock: FetchLock) -> None:
+    def _revalidate(self, customer_id: str, request_id: str | None, lock: StoreLock) -> None:
         try:
             self._store_entry(customer_id, self._fetch(customer_id, request_id), lock)
         except PassportForbidden:
@@ -391,7 +384,7 @@ class CustomerService:
         fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._policy.freshness)
         return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
 
-    def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: FetchLock | None = None) -> None:
+    def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: StoreLock | None = None) -> None:
         """Keep a customer past its freshness for the stale windows; a 404 only for its own time.
 
         With the customer's ``lock`` held, the same store call releases it (one round trip less
@@ -410,10 +403,10 @@ class CustomerService:
             write = lambda: self._store.set(key, value, keep)  # noqa: E731
         else:
             write = lambda: self._store.set_then_delete_if_equal(key, value, keep, lock.key, lock.owner)  # noqa: E731
-        # Served all the same if this fails; the next request fetches again (and the lock's release
-        # is tried on its own).
+        # Served all the same if this fails; the next request fetches again (and the lock is released
+        # on its own, now or by the lock keeper once the store is back).
         if self._best_effort(write) and lock is not None:
-            lock.released = True
+            self._locks.released_with(lock)
 
     def _share_failure(self, customer_id: str, error: PassportError) -> None:
         """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""
@@ -424,14 +417,14 @@ class CustomerService:
     def _forget(self, customer_id: str) -> None:
         self._best_effort(lambda: self._store.delete(self._keys.customer(customer_id)))
 
-    def _new_lock(self, customer_id: str) -> FetchLock:
+    def _new_lock(self, customer_id: str) -> StoreLock:
         """The customer's fetch lock with an owner value of our own (not yet taken in the store)."""
-        return FetchLock(self._keys.customer_lock(customer_id), secrets.token_hex(8).encode())
+        return StoreLock.new(self._keys.customer_lock(customer_id))
 
-    def _release(self, lock: FetchLock) -> None:
-        if not lock.released:
-            self._best_effort(lambda: self._store.delete_if_equal(lock.key, lock.owner))  # else it expires by itself
-            lock.released = True
+    def _release(self, lock: StoreLock) -> None:
+        """Release the lock unless the store call that stored the entry did (the keeper knows which)."""
+        if self._locks.holds(lock):
+            self._locks.release(lock)
 
     @staticmethod
     def _best_effort(write: Callable[[], object]) -> bool:

@@ -42,6 +42,13 @@ class EncryptedStore:
             return False
         return self.inner.delete_if_equal(key, sealed)
 
+    def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        """Compare plaintexts, then extend by the exact sealed bytes."""
+        sealed = self.inner.get(key)
+        if sealed is None or self._open(sealed) != value:
+            return False
+        return self.inner.expire_if_equal(key, sealed, ttl_seconds)
+
     def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
                                  other_value: bytes) -> None:
         """Two steps here: the other key's sealed bytes must be read before they can be compared."""

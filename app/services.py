@@ -21,6 +21,7 @@ from app.metrics import record_breaker_state
 from app.near_cache import NearCache
 from app.passport import PassportClient
 from app.redis_topology import connect_redis
+from app.store_lock import LockKeeper
 from app.tokens import TokenProvider, account_for
 from config import redis_enabled
 
@@ -88,6 +89,7 @@ def build_services(config: dict[str, Any]) -> Services:
     store = build_store(config, keys)
     passport = build_passport(config)
     token_fetch_seconds = config["PASSPORT_CONNECT_TIMEOUT_SECONDS"] + config["PASSPORT_TIMEOUT_SECONDS"]
+    locks = LockKeeper(store, config["CACHE_LOCK_LEASE_SECONDS"])
     tokens = TokenProvider(
         passport.issue_token,
         store,
@@ -96,6 +98,7 @@ def build_services(config: dict[str, Any]) -> Services:
         refresh_margin_seconds=config["PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS"],
         default_ttl_seconds=config["PASSPORT_TOKEN_DEFAULT_TTL_SECONDS"],
         lock_seconds=token_fetch_seconds + LOCK_MARGIN_SECONDS,
+        locks=locks,
     )
     policy = CachePolicy(
         freshness=FreshnessPolicy(
@@ -105,11 +108,11 @@ def build_services(config: dict[str, Any]) -> Services:
         stale_if_error_seconds=config["CACHE_STALE_IF_ERROR_SECONDS"],
         not_found_seconds=config["CACHE_NOT_FOUND_SECONDS"],
         lock_wait_seconds=config["CACHE_LOCK_WAIT_SECONDS"],
-        lock_ttl_seconds=token_fetch_seconds + config["PASSPORT_DEADLINE_SECONDS"] + LOCK_MARGIN_SECONDS,
+        longest_fetch_seconds=token_fetch_seconds + config["PASSPORT_DEADLINE_SECONDS"] + LOCK_MARGIN_SECONDS,
     )
     refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
     fetcher = ThreadPoolExecutor(config["PASSPORT_MAX_CONCURRENCY"], thread_name_prefix="batch-fetch")
-    customers = CustomerService(passport, tokens, store, keys, policy, refresher, fetcher)
+    customers = CustomerService(passport, tokens, store, keys, policy, refresher, fetcher, locks)
     listing = ListingService(passport, tokens, store, keys, customers, config["CACHE_LIST_SECONDS"])
     return Services(store, passport, tokens, customers, listing, redis_configured=redis_enabled(config))
 

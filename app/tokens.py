@@ -4,7 +4,7 @@ Passport has no refresh token; a token is simply requested again with the client
 when it nears ``expires_in`` or when Passport refuses it (tokens can be revoked early). The token
 lives in the shared store so that one fetch serves the whole cluster, with an in-process copy so
 that most requests do not even ask the store. Only one worker fetches at a time: it holds a
-store lock (``SET NX PX`` with an owner value, released by compare-and-delete) while the others
+store lock (``app.store_lock``: a short lease renewed while the fetch runs) while the others
 poll the store for its result for a bounded time, then fetch on their own rather than wait on.
 Without the store (Redis down) each process keeps and renews its own token.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import TypeVar
 from app import metrics
 from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
+from app.store_lock import LockKeeper, StoreLock
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class TokenProvider:
         refresh_margin_seconds: int,
         default_ttl_seconds: int,
         lock_seconds: float,
+        locks: LockKeeper,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -86,7 +87,8 @@ class TokenProvider:
         self._lock_key = keys.token_lock(account)
         self._refresh_margin = refresh_margin_seconds
         self._default_ttl = default_ttl_seconds
-        self._lock_seconds = lock_seconds
+        self._lock_seconds = lock_seconds  # how long to wait for another worker's fetch
+        self._locks = locks
         self._clock = clock
         self._sleep = sleep
         self._local: CachedToken | None = None
@@ -166,18 +168,18 @@ class TokenProvider:
 
     def _fetch_coordinated(self, request_id: str | None) -> CachedToken:
         """Fetch under the store lock, or wait for whoever holds it; never wait unboundedly."""
-        owner = secrets.token_hex(16).encode()
+        lock = StoreLock.new(self._lock_key)
         deadline = self._clock() + self._lock_seconds
         while self._clock() < deadline:
             try:
-                locked = self._store.add(self._lock_key, owner, self._lock_seconds)
+                locked = self._locks.take(lock)
             except StoreUnavailable:
                 return self._fetch_and_share(request_id)  # nobody to coordinate with
             if locked:
                 try:
                     return self._usable_shared() or self._fetch_and_share(request_id)
                 finally:
-                    self._release(owner)
+                    self._locks.release(lock)
             self._sleep(LOCK_POLL_SECONDS)
             token = self._usable_shared()
             if token is not None:
@@ -201,12 +203,6 @@ class TokenProvider:
         except StoreUnavailable:
             pass  # kept in-process only until the store is back
         return CachedToken(grant.access_token, usable_until, stored_as, asked_at)
-
-    def _release(self, owner: bytes) -> None:
-        try:
-            self._store.delete_if_equal(self._lock_key, owner)
-        except StoreUnavailable:
-            pass  # the lock expires by itself
 
     def _usable_lifetime(self, expires_in: int) -> float:
         """Stop using a token a margin before it expires (at most half its life)."""

@@ -106,6 +106,8 @@ class Config:
             "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
+            # A fetch lock's time to live, renewed while its fetch runs (app.store_lock).
+            "CACHE_LOCK_LEASE_SECONDS": env.number("CACHE_LOCK_LEASE_SECONDS", 2.0, minimum=0.2),
             # Answer customer lookups in a WSGI layer ahead of Flask (app.fast_path); off: Flask alone.
             "HIT_FAST_PATH": env.boolean("HIT_FAST_PATH", True),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -59,6 +59,14 @@ class TestStoreContract:
         assert store.delete_if_equal("lock", b"me") is True
         assert store.get("lock") is None
 
+    def test_expire_if_equal_extends_only_our_value(self, store):
+        store.set("lock", b"me", 1)
+        assert store.expire_if_equal("lock", b"you", 60) is False
+        assert store.expire_if_equal("lock", b"me", 60) is True
+        assert store.get("lock") == b"me"
+        assert store.expire_if_equal("absent", b"me", 60) is False
+        assert store.get("absent") is None
+
     def test_set_then_delete_if_equal_stores_and_deletes_only_our_value(self, store):
         store.set("lock", b"me", 60)
         store.set_then_delete_if_equal("entry", b"v1", 60, "lock", b"you")
@@ -90,6 +98,13 @@ def test_memory_store_is_bounded_and_drops_the_least_recently_used():
 
 def test_memory_store_always_answers_a_ping():
     MemoryStore().ping()
+
+
+def test_redis_store_expire_if_equal_sets_the_new_ttl_in_redis(redis_client):
+    store = RedisStore(redis_client, CircuitBreaker("redis", 2, 2.0))
+    store.set("lock", b"me", 1)
+    store.expire_if_equal("lock", b"me", 60)
+    assert 58_000 < redis_client.pttl("lock") <= 60_000
 
 
 def test_redis_store_sets_the_ttl_in_redis(redis_client):

@@ -37,6 +37,12 @@ class TestEncryptedStoreContract:
         assert store.delete_if_equal("lock", b"me") is True
         assert store.get("lock") is None
 
+    def test_expire_if_equal_compares_plaintexts(self, store):
+        store.add("lock", b"me", 60)
+        assert store.expire_if_equal("lock", b"you", 60) is False
+        assert store.expire_if_equal("lock", b"me", 60) is True
+        assert store.get("lock") == b"me"
+
     def test_set_then_delete_if_equal_seals_and_compares_plaintexts(self, store):
         store.add("lock", b"me", 60)
         store.set_then_delete_if_equal("k", b"secret value", 60, "lock", b"me")

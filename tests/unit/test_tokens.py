@@ -7,10 +7,12 @@ import pytest
 
 from app.cache import CacheKeys, MemoryStore
 from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
+from app.store_lock import LockKeeper
 from app.tokens import TokenProvider
 
 KEYS = CacheKeys("test")
 ACCOUNT = "acct"
+LEASE_SECONDS = 2.0
 
 
 class FakeClock:
@@ -43,7 +45,8 @@ def clock() -> FakeClock:
 
 def provider(issuer, store, clock, **kwargs) -> TokenProvider:
     options = {"refresh_margin_seconds": 300, "default_ttl_seconds": 120, "lock_seconds": 5.0, **kwargs}
-    return TokenProvider(issuer, store, KEYS, ACCOUNT, clock=clock, sleep=clock.sleep, **options)
+    return TokenProvider(issuer, store, KEYS, ACCOUNT, clock=clock, sleep=clock.sleep,
+                         locks=LockKeeper(store, LEASE_SECONDS), **options)
 
 
 def test_token_is_fetched_once_and_reused(clock):
@@ -212,7 +215,8 @@ def test_waiter_takes_the_token_the_lock_holder_stored(clock):
         holder._fetch_and_share(None)  # the other worker completes its fetch
 
     waiting = TokenProvider(issuer, store, KEYS, ACCOUNT, refresh_margin_seconds=300, default_ttl_seconds=120,
-                            lock_seconds=5.0, clock=clock, sleep=sleep_then_holder_finishes)
+                            lock_seconds=5.0, locks=LockKeeper(store, LEASE_SECONDS), clock=clock,
+                            sleep=sleep_then_holder_finishes)
     assert waiting.get() == "token-1"
     assert issuer.calls == 0
 
@@ -243,8 +247,9 @@ def test_lock_is_released_when_the_fetch_fails(clock):
 
 def test_threads_of_one_worker_fetch_one_token():
     issuer = FakeIssuer()
-    tokens = TokenProvider(issuer, MemoryStore(), KEYS, ACCOUNT, refresh_margin_seconds=300,
-                           default_ttl_seconds=120, lock_seconds=5.0)
+    store = MemoryStore()
+    tokens = TokenProvider(issuer, store, KEYS, ACCOUNT, refresh_margin_seconds=300,
+                           default_ttl_seconds=120, lock_seconds=5.0, locks=LockKeeper(store, LEASE_SECONDS))
     results = []
     threads = [threading.Thread(target=lambda: results.append(tokens.get())) for _ in range(16)]
     for thread in threads:
