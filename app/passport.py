@@ -17,8 +17,9 @@ Exceptions raised by this module (and only these; no ``requests`` exception esca
 
 Resilience lives here too, around each call: a customer GET is retried (tenacity: jittered
 exponential backoff) only on connection errors and 502/503/504, inside one overall deadline;
-every call passes a circuit breaker that opens on failures of Passport itself (timeouts,
-connection errors, 5xx, 429), never on a 404, a 403 or one customer's bad body.
+each attempt, however its bytes trickle, ends by its own time budget and by that deadline
+(``app.upstream_budget``); every call passes a circuit breaker that opens on failures of Passport
+itself (timeouts, connection errors, 5xx, 429), never on a 404, a 403 or one customer's bad body.
 
 Passport's error bodies are undocumented and never relied upon: they are read (bounded) and
 dropped, never logged or passed on.
@@ -37,13 +38,13 @@ from urllib.parse import quote, urlencode
 import marshmallow as ma
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from app import metrics
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
 from app.schemas import FullMatch
+from app.upstream_budget import BudgetedAdapter, attempt_budget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -171,7 +172,7 @@ class PassportClient:
         self.breaker = breaker
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
         self._connect_timeout = connect_timeout_seconds
-        self._read_timeout = timeout_seconds
+        self._attempt_seconds = timeout_seconds
         self._max_response_bytes = max_response_bytes
         self._deadline_seconds = deadline_seconds
         self._retries = retries
@@ -192,7 +193,7 @@ class PassportClient:
         session.proxies.update(from_environment["proxies"])
         session.verify = from_environment["verify"]
         session.trust_env = False
-        session.mount(self.base_url, HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
+        session.mount(self.base_url, BudgetedAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         return session
 
@@ -202,7 +203,7 @@ class PassportClient:
 
     def _issue_token_once(self, request_id: str | None) -> TokenGrant:
         body = dict(self._credentials, grant_type="client_credentials")
-        deadline = time.monotonic() + self._connect_timeout + self._read_timeout
+        deadline = time.monotonic() + self._attempt_seconds  # one attempt, never retried
         status, content, headers = self._send("POST", TOKEN_PATH, request_id, deadline, json_body=body)
         if status in (400, 401, 403):
             log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
@@ -291,29 +292,35 @@ class PassportClient:
         self, method: str, path: str, request_id: str | None, deadline: float, headers: dict[str, str],
         json_body: Any,
     ) -> tuple[int, bytes, Any]:
-        """Make one call and read its body within the size limit and the deadline."""
+        """Make one attempt: connect, send, read the head and the body, all by the attempt's end.
+
+        The attempt ends ``PASSPORT_TIMEOUT_SECONDS`` after it starts, or at the fetch's deadline
+        if that comes first; ``app.upstream_budget`` holds every socket operation to it.
+        """
         if request_id:
             headers["X-Request-ID"] = request_id
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        started = time.monotonic()
+        ends_at = min(started + self._attempt_seconds, deadline)
+        if ends_at <= started:
             raise PassportTimeout(f"{method} {path}: no time left for another attempt")
-        timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
+        left = ends_at - started
+        timeout = (min(self._connect_timeout, left), left)
         try:
             prepared = self._prepare(method, path, headers, json_body)
-            with self._session.send(prepared, timeout=timeout, stream=True, allow_redirects=False) as response:
-                content = self._read_bounded(response, deadline)
-                return response.status_code, content, response.headers
+            with attempt_budget(ends_at), self._session.send(
+                prepared, timeout=timeout, stream=True, allow_redirects=False
+            ) as response:
+                return response.status_code, self._read_bounded(response), response.headers
         except requests.Timeout:
             raise PassportTimeout(f"{method} {path} timed out") from None
         except requests.RequestException as exc:
             raise PassportUnreachable(f"{method} {path} failed: {type(exc).__name__}") from None
 
-    def _read_bounded(self, response: requests.Response, deadline: float) -> bytes:
-        """Read the body, refusing one that is too large or that trickles past the deadline.
+    def _read_bounded(self, response: requests.Response) -> bytes:
+        """Read the body, refusing one that is too large; a trickle is cut by the attempt's budget.
 
-        ``read1`` returns whatever one socket read brings, so the deadline is checked between
-        reads even when an upstream sends a byte at a time (``iter_content`` would block until
-        a whole chunk arrived).
+        ``read1`` returns whatever one socket read brings, so a body sent a byte at a time is
+        counted as it comes (``iter_content`` would block until a whole chunk arrived).
         """
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_response_bytes:
@@ -325,8 +332,6 @@ class PassportClient:
                 size += len(chunk)
                 if size > self._max_response_bytes:
                     raise PassportBadResponse("body is over the size limit")
-                if time.monotonic() > deadline:
-                    raise PassportTimeout("body did not arrive in time")
                 chunks.append(chunk)
         except urllib3.exceptions.ReadTimeoutError:
             raise PassportTimeout("body did not arrive in time") from None
