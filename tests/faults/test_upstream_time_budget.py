@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from emulator.example import load_example
 from tests.support.cluster import Cluster, Instance, fetch, problem
 from tests.support.scripted_upstream import (
     ScriptedUpstream,
@@ -34,8 +34,7 @@ SETTINGS = {
     "PASSPORT_BREAKER_FAILURES": 1000,
 }
 TRICKLE_INTERVAL = 0.2
-EXAMPLE_PATH = Path(__file__).resolve().parents[3] / "shared" / "passport" / "customer-example.json"
-EXAMPLE = json.loads(EXAMPLE_PATH.read_text())
+EXAMPLE = load_example()  # the docs example: shared/passport beside the repo, else the emulator's copy
 TOKEN_BODY = json.dumps({"access_token": "token-1", "expires_in": 3600}).encode()
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
