@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # Flask is imported by the factory only: the gunicorn master 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
     from app import api, api_collections, auth, errors, fast_path, health, observability, ratelimit, security, services
-    from app import framing, openapi
+    from app import framing, openapi, request_target
     from flask import Flask
 
     from config import load_config
@@ -20,6 +20,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     app.config.from_mapping(load_config(environ))
     app.config.from_mapping(overrides or {})
     observability.init_app(app)
+    request_target.init_app(app)  # before any other hook: a non-canonical path reaches nothing
     fast_path.init_app(app)  # inside ProxyFix, which security.init_app puts outermost
     security.init_app(app)
     errors.init_app(app)

@@ -32,6 +32,7 @@ class ProblemType:
 INVALID_CUSTOMER_ID = ProblemType("invalid-customer-id", 400, "Invalid customer id")
 INVALID_PARAMETER = ProblemType("invalid-parameter", 400, "Invalid parameter")
 INVALID_BODY = ProblemType("invalid-body", 400, "Invalid request body")
+NON_CANONICAL_PATH = ProblemType("non-canonical-path", 404, "Path not in canonical form")
 CACHE_UNAVAILABLE = ProblemType("cache-unavailable", 503, "The cache is unavailable")
 CUSTOMER_NOT_FOUND = ProblemType("customer-not-found", 404, "Customer not found")
 CUSTOMER_FORBIDDEN = ProblemType("customer-forbidden", 403, "Access to this customer is not allowed")

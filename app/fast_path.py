@@ -12,7 +12,8 @@ binding, the rate limit (``app.ratelimit.FastPathBudget``), the cache policy
 (``app.observability``).
 
 Anything else is **declined** to Flask, which gives the same answer the slow way: other routes and
-methods, a non-uuid id, a request with a body, a CORS request, a failed or missing authentication,
+methods, a non-uuid id, a path not sent in its canonical spelling (``app.request_target``), a
+request with a body, a CORS request, a failed or missing authentication,
 a caller outside its scope or binding, and a rate limit to judge exactly. Declining is always
 safe, so an unexpected error here is logged and declined too. A lookup that ends in a problem (a
 remembered or new 404, a Passport failure) is handed to the Flask route with its outcome
@@ -84,6 +85,7 @@ class LookupFastPath:
             environ.get("REQUEST_METHOD") != "GET"
             or not path.startswith(PREFIX)
             or len(path) != len(PREFIX) + ID_LENGTH
+            or environ.get("RAW_URI", path).partition("?")[0] != path  # spelled otherwise: app.request_target
             or environ.get("CONTENT_LENGTH") not in (None, "", "0")
             or "HTTP_TRANSFER_ENCODING" in environ
             or "HTTP_ORIGIN" in environ

@@ -346,3 +346,55 @@ def test_a_bodiless_request_reaches_the_app_untouched():
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "wsgi.input": Unreadable()}
     BodyFraming(lambda env, start: seen.append(env) or [b""], BODY_LIMIT_BYTES)(environ, lambda *a: None)
     assert seen == [environ] and isinstance(environ["wsgi.input"], Unreadable)
+
+
+# --------------------------------------------------------------------------------------------
+# Request targets: only the canonical spelling is served (README "Errors")
+
+HEX_D_ENCODED = CUSTOMER_ID.replace("d", "%64", 1)  # 'd' is unreserved: %64 is a non-canonical spelling
+NON_CANONICAL_TARGETS = {
+    "double-slash-at-start": f"//v1/customers/{CUSTOMER_ID}",
+    "double-slash-inside": f"/v1//customers/{CUSTOMER_ID}",
+    "encoded-slash": f"/v1/customers%2F{CUSTOMER_ID}",
+    "encoded-slash-lower-case": f"/v1%2fcustomers/{CUSTOMER_ID}",
+    "encoded-hex-digit-in-id": f"/v1/customers/{HEX_D_ENCODED}",
+    "encoded-colon-in-batch-route": "/v1/customers%3AbatchGet",
+    "dot-segment": f"/v1/./customers/{CUSTOMER_ID}",
+    "dot-dot-segment": f"/v1/x/../customers/{CUSTOMER_ID}",
+    "absolute-form-encoded-hex": f"http://{LOOPBACK}/v1/customers/{HEX_D_ENCODED}",
+}
+
+
+@pytest.mark.parametrize("target", NON_CANONICAL_TARGETS.values(), ids=NON_CANONICAL_TARGETS.keys())
+def test_a_non_canonical_path_spelling_is_a_404_problem_never_the_customer(server, target):
+    method = "POST" if "batchGet" in target else "GET"
+    body = json.dumps({"ids": [CUSTOMER_ID]}).encode() if method == "POST" else None
+    answers = exchange(server, raw_request(method, target, {**JSON_CALLER, "Connection": "close"}, body))
+    assert [a.status for a in answers] == [404], [(a.status, a.body[:200]) for a in answers]
+    problem = answers[0].json()
+    assert problem["type"] == PROBLEM_TYPE_PREFIX + "non-canonical-path", problem
+    assert problem["request_id"] == answers[0].headers.get("x-request-id"), problem
+    assert CUSTOMER_ID not in answers[0].body.decode(), "the non-canonical spelling must not reach the customer"
+    assert_no_traceback(server)
+
+
+CANONICAL_TARGETS = {
+    "lookup": f"/v1/customers/{CUSTOMER_ID}",
+    "lookup-upper-case-id": f"/v1/customers/{CUSTOMER_ID.upper()}",
+    "lookup-with-query": f"/v1/customers/{CUSTOMER_ID}?fields=all",
+    "absolute-form": f"http://{LOOPBACK}/v1/customers/{CUSTOMER_ID}",
+}
+
+
+@pytest.mark.parametrize("target", CANONICAL_TARGETS.values(), ids=CANONICAL_TARGETS.keys())
+def test_the_canonical_spelling_is_served(server, target):
+    answers = exchange(server, raw_request("GET", target, {**CALLER, "Connection": "close"}))
+    assert [a.status for a in answers] == [200], [(a.status, a.body[:200]) for a in answers]
+    assert answers[0].json()["id"] == CUSTOMER_ID
+
+
+def test_a_needed_percent_encoding_is_canonical_and_judged_by_the_route(server):
+    """``%20`` must stay encoded: the path is canonical, and the id it spells is simply not a UUID."""
+    answers = exchange(server, raw_request("GET", "/v1/customers/not%20a%20uuid", {**CALLER, "Connection": "close"}))
+    assert [a.status for a in answers] == [400], [(a.status, a.body[:200]) for a in answers]
+    assert answers[0].json()["type"] == PROBLEM_TYPE_PREFIX + "invalid-customer-id"

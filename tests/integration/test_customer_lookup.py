@@ -103,11 +103,19 @@ class TestInvalidIds:
         "bad_id",
         ["123", "not-a-uuid", "db7e89e7-59d8-4ab1-b675-a2ae52c3339", "db7e89e759d84ab1b675a2ae52c3339e",
          "{db7e89e7-59d8-4ab1-b675-a2ae52c3339e}", "db7e89e7-59d8-4ab1-b675-a2ae52c3339e/x",
-         "..%2F..%2Fiam%2Foauth%2Ftokens", "db7e89e7-59d8-4ab1-b675-a2ae52c3339g", "%00", "%20" + DOCS_CUSTOMER_ID,
+         "db7e89e7-59d8-4ab1-b675-a2ae52c3339g", "%00", "%20" + DOCS_CUSTOMER_ID,
          DOCS_CUSTOMER_ID + "%0A", DOCS_CUSTOMER_ID + "/x%0A"],
     )
     def test_malformed_id_is_400_without_a_passport_call_or_cache_entry(self, client, emulator, redis_client, bad_id):
         assert_problem(client.get(f"/v1/customers/{bad_id}"), 400, "invalid-customer-id")
+        assert emulator.customer_calls() == 0
+        assert emulator.token_calls() == 0
+        assert redis_client.dbsize() == 0
+
+    @pytest.mark.parametrize("spelling", ["..%2F..%2Fiam%2Foauth%2Ftokens", "%64" + DOCS_CUSTOMER_ID[1:]])
+    def test_a_non_canonical_spelling_is_404_without_a_passport_call_or_cache_entry(self, client, emulator,
+                                                                                   redis_client, spelling):
+        assert_problem(client.get(f"/v1/customers/{spelling}"), 404, "non-canonical-path")
         assert emulator.customer_calls() == 0
         assert emulator.token_calls() == 0
         assert redis_client.dbsize() == 0
