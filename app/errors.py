@@ -55,6 +55,7 @@ PASSPORT_PROBLEMS: dict[type[passport.PassportError], tuple[ProblemType, str]] =
     passport.PassportRateLimited: (UPSTREAM_RATE_LIMITED, "Passport asked us to slow down; retry later."),
     passport.PassportServerError: (UPSTREAM_ERROR, "Passport failed to answer."),
     passport.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
+    passport.PassportBusy: (UPSTREAM_TIMEOUT, "No connection to Passport came free within the time limit."),
     passport.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
     passport.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
     passport.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),

@@ -44,7 +44,7 @@ from app import metrics
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
 from app.schemas import FullMatch
-from app.upstream_budget import BudgetedAdapter, attempt_budget
+from app.upstream_budget import BudgetedAdapter, PassportPoolBusy, attempt_budget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,7 +54,7 @@ CUSTOMER_PATH = "/v1/customers/{customer_id}"
 LIST_PATH = "/v1/customers"
 USER_AGENT = "passport-bff/1"
 CHUNK_BYTES = 64 * 1024
-CONNECTION_POOL_SIZE = 32
+DEFAULT_MAX_CONNECTIONS = 100  # per worker (PASSPORT_MAX_CONNECTIONS)
 DEFAULT_RETRY_AFTER_SECONDS = 5
 MAX_RETRY_AFTER_SECONDS = 3600
 
@@ -99,6 +99,13 @@ class PassportTimeout(PassportError):
     pass
 
 
+class PassportBusy(PassportTimeout):
+    """No connection to Passport came free within the attempt: this worker is busy, Passport may be well.
+
+    A timeout to the caller (504, or the stale copy), but not counted against Passport's breaker.
+    """
+
+
 class PassportUnreachable(PassportError):
     pass
 
@@ -121,7 +128,7 @@ MAX_BACKOFF_SECONDS = 1.0
 
 
 def is_passport_failure(error: BaseException) -> bool:
-    return isinstance(error, PASSPORT_FAILURES)
+    return isinstance(error, PASSPORT_FAILURES) and not isinstance(error, PassportBusy)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -167,6 +174,7 @@ class PassportClient:
         deadline_seconds: float,
         retries: int,
         retry_backoff_seconds: float,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.breaker = breaker
@@ -177,6 +185,7 @@ class PassportClient:
         self._deadline_seconds = deadline_seconds
         self._retries = retries
         self._retry_backoff = retry_backoff_seconds
+        self._max_connections = max_connections
         self._session = self._new_session()
         self._get_template = self._session.prepare_request(requests.Request("GET", self.base_url))
         self._prepared_base_url = self._get_template.url.rstrip("/")
@@ -193,7 +202,7 @@ class PassportClient:
         session.proxies.update(from_environment["proxies"])
         session.verify = from_environment["verify"]
         session.trust_env = False
-        session.mount(self.base_url, BudgetedAdapter(pool_maxsize=CONNECTION_POOL_SIZE))
+        session.mount(self.base_url, BudgetedAdapter(pool_maxsize=self._max_connections, pool_block=True))
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         return session
 
@@ -263,7 +272,8 @@ class PassportClient:
             outcome = outcome_for_status(status)
             return status, content, headers
         except (PassportTimeout, PassportBadResponse) as exc:
-            outcome = "timeout" if isinstance(exc, PassportTimeout) else "bad_response"
+            outcome = ("busy" if isinstance(exc, PassportBusy) else "timeout" if isinstance(exc, PassportTimeout)
+                       else "bad_response")
             raise
         finally:
             elapsed = time.perf_counter() - started
@@ -311,6 +321,8 @@ class PassportClient:
                 prepared, timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 return response.status_code, self._read_bounded(response), response.headers
+        except PassportPoolBusy:
+            raise PassportBusy(f"{method} {path}: every connection to Passport stayed busy") from None
         except requests.Timeout:
             raise PassportTimeout(f"{method} {path} timed out") from None
         except requests.RequestException as exc:

@@ -80,6 +80,7 @@ def build_passport(config: dict[str, Any]) -> PassportClient:
         deadline_seconds=config["PASSPORT_DEADLINE_SECONDS"],
         retries=config["PASSPORT_RETRIES"],
         retry_backoff_seconds=config["PASSPORT_RETRY_BACKOFF_SECONDS"],
+        max_connections=config["PASSPORT_MAX_CONNECTIONS"],
     )
 
 

@@ -15,6 +15,13 @@ session built with ``BudgetedAdapter`` then
   ``min(read timeout, time left)`` and raises ``TimeoutError`` once none is left, as a socket
   timeout would: urllib3 and requests translate it into a read timeout, the connection is dropped.
 
+Connections are bounded too: a worker holds at most ``PASSPORT_MAX_CONNECTIONS`` open toward
+Passport (``BudgetedAdapter(pool_maxsize=..., pool_block=True)``). A call that finds them all busy
+waits for one, but only until its attempt's end; a wait that runs out is ``PassportPoolBusy``.
+Without the bound, a burst of distinct cold ids made as many simultaneous Passport calls as the
+worker held requests (up to 1,000 under gevent), and urllib3 discarded every connection past the
+pool's size after one use, logging a warning for each.
+
 The budget is a ``ContextVar``, so each thread (or greenlet) sees only its own attempt's. Outside
 an attempt, or with a SOCKS proxy (not given these connection classes), behaviour is urllib3's own.
 Costs on the fast path: one clock read and one ``settimeout`` per socket read or send.
@@ -33,6 +40,7 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import EmptyPoolError
 
 # A socket timeout of 0 would make the socket non-blocking; the next read raises the timeout instead.
 SMALLEST_SOCKET_TIMEOUT = 0.001
@@ -160,11 +168,34 @@ class BudgetedHTTPSConnection(_BudgetedConnectionMixin, HTTPSConnection):
     pass
 
 
-class BudgetedHTTPConnectionPool(HTTPConnectionPool):
+class PassportPoolBusy(EmptyPoolError):
+    """Every connection of this worker to Passport stayed busy until the attempt's end: local, not Passport's fault.
+
+    An ``EmptyPoolError``, so urllib3 and requests let it through untranslated to ``PassportClient``.
+    """
+
+
+class _BudgetedPoolMixin:
+    """Wait for a free connection of a full (blocking) pool until the attempt's end, not forever."""
+
+    block: bool
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        ends_at = _attempt_ends_at.get()
+        if not self.block or ends_at is None:
+            return super()._get_conn(timeout)  # type: ignore[misc]
+        left = max(ends_at - time.monotonic(), SMALLEST_SOCKET_TIMEOUT)
+        try:
+            return super()._get_conn(left if timeout is None else min(timeout, left))  # type: ignore[misc]
+        except EmptyPoolError:
+            raise PassportPoolBusy(self, "no connection to Passport came free within the attempt's time") from None
+
+
+class BudgetedHTTPConnectionPool(_BudgetedPoolMixin, HTTPConnectionPool):
     ConnectionCls = BudgetedHTTPConnection
 
 
-class BudgetedHTTPSConnectionPool(HTTPSConnectionPool):
+class BudgetedHTTPSConnectionPool(_BudgetedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = BudgetedHTTPSConnection
 
 

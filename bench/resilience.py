@@ -19,6 +19,9 @@ Ctrl-C). It takes well under two minutes:
    request leaves (``tests/support/socket_burst.py``), on 2 instances × 4 workers just booted
    (a fresh cluster per round, so the token is cold too), the emulator holding the id for 300 ms;
    2 rounds per size: customer and token calls, answers that bypassed the cache, p50/p99.
+5. Distinct cold ids — 1,000 requests, each for another cold id, every connection open at once,
+   on 1 instance x 1 worker (its ``PASSPORT_MAX_CONNECTIONS`` connections toward Passport, the
+   rest waiting for one), the emulator answering in 300 ms: customer calls, non-200, p50/p99.
 """
 from __future__ import annotations
 
@@ -52,6 +55,8 @@ FAIL_FAST_REQUESTS = 300
 
 COLD_BURST_SIZES = (1_000, 2_000)
 COLD_BURST_ROUNDS = 2
+
+DISTINCT_IDS = 1_000
 
 
 def ms(seconds: float) -> str:
@@ -164,6 +169,20 @@ def cold_burst() -> list[str]:
     return lines
 
 
+def distinct_cold_ids() -> list[str]:
+    with Cluster(emulator_args=["--customers", str(DISTINCT_IDS)]) as cluster:
+        instance = urlsplit(cluster.start_instance(workers=1).base_url)
+        ids = cluster.emulator.customer_ids(DISTINCT_IDS)
+        cluster.emulator.fault(latency_ms=BURST_LATENCY_MS)
+        answers = socket_burst([(instance.hostname or "", instance.port or 0, f"/v1/customers/{customer_id}")
+                                for customer_id in ids], timeout=30.0)
+        elapsed = [answer.elapsed for answer in answers if answer.status is not None]
+        not_200 = sum(1 for answer in answers if answer.status != 200)
+        return ["5. distinct cold ids: every connection open at once, 1 instance x 1 worker, Passport at 300 ms",
+                f"   {len(ids)} ids: customer calls {cluster.emulator.customer_calls()}, non-200 {not_200}, "
+                f"p50 {ms(percentile(elapsed, 0.5))} ms, p99 {ms(percentile(elapsed, 0.99))} ms"]
+
+
 def main() -> int:
     started = time.monotonic()
     lines: list[str] = []
@@ -174,6 +193,7 @@ def main() -> int:
         lines += redis_outage(cluster)
         lines += breaker_fail_fast(cluster)
     lines += cold_burst()
+    lines += distinct_cold_ids()
     print("passport-bff resilience figures (loopback, real processes)")
     print("-" * 72)
     print("\n".join(lines))

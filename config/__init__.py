@@ -79,6 +79,8 @@ class Config:
             "PASSPORT_RETRY_BACKOFF_SECONDS": env.number("PASSPORT_RETRY_BACKOFF_SECONDS", 0.1, minimum=0.0),
             "PASSPORT_BREAKER_FAILURES": env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
             "PASSPORT_MAX_CONCURRENCY": env.integer("PASSPORT_MAX_CONCURRENCY", 8, minimum=1, maximum=64),
+            # Per worker: connections held open toward Passport; more calls wait within their attempt.
+            "PASSPORT_MAX_CONNECTIONS": env.integer("PASSPORT_MAX_CONNECTIONS", 100, minimum=1, maximum=10_000),
             "PASSPORT_BREAKER_RESET_SECONDS": env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
             "REDIS_URL": env.secret("REDIS_URL", None),
             "REDIS_CLUSTER": env.boolean("REDIS_CLUSTER", False),

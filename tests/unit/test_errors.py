@@ -17,6 +17,7 @@ EXPECTED_STATUS = [
     (passport.PassportRateLimited(7), 503),
     (passport.PassportServerError(500), 502),
     (passport.PassportTimeout("x"), 504),
+    (passport.PassportBusy("x"), 504),
     (passport.PassportUnreachable("x"), 502),
     (passport.PassportBadResponse("x"), 502),
     (passport.PassportCircuitOpen(3), 503),
