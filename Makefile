@@ -1,7 +1,9 @@
 # Shortcuts; the scripts are the real commands (they work where make is not installed).
-.PHONY: run test
+.PHONY: run test lint
 run:
 	scripts/run
+lint:
+	scripts/lint
 test:
 	scripts/test
 

@@ -10,10 +10,23 @@ if TYPE_CHECKING:  # Flask is imported by the factory only: the gunicorn master 
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
-    from app import api, api_collections, auth, errors, fast_path, health, observability, ratelimit, security, services
-    from app import framing, openapi, request_target
     from flask import Flask
 
+    from app import (
+        api,
+        api_collections,
+        auth,
+        errors,
+        fast_path,
+        framing,
+        health,
+        observability,
+        openapi,
+        ratelimit,
+        request_target,
+        security,
+        services,
+    )
     from config import load_config
 
     app = Flask(__name__)

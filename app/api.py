@@ -8,8 +8,8 @@ from werkzeug.http import parse_etags, unquote_etag
 from werkzeug.routing import PathConverter
 
 from app.auth import authorize_customers, require_scope
-from app.customers import CacheResult, CustomerAnswer
 from app.cache import StoreUnavailable
+from app.customers import CacheResult, CustomerAnswer
 from app.errors import (
     CACHE_UNAVAILABLE,
     CUSTOMER_NOT_FOUND,
@@ -42,7 +42,8 @@ def register(app: Flask) -> None:
 def canonical_customer_id(raw: str) -> str:
     """Return ``raw`` as a lower-case UUID, or raise a 400 problem."""
     if not UUID_PATTERN.fullmatch(raw):
-        raise Problem(INVALID_CUSTOMER_ID, "The customer id must be a UUID such as db7e89e7-59d8-4ab1-b675-a2ae52c3339e.")
+        raise Problem(INVALID_CUSTOMER_ID,
+                      "The customer id must be a UUID such as db7e89e7-59d8-4ab1-b675-a2ae52c3339e.")
     return raw.lower()
 
 
@@ -78,7 +79,8 @@ def looked_up_already(customer_id: str) -> CustomerAnswer | None:
         return None
     if isinstance(outcome, PassportError):
         raise outcome
-    return outcome
+    handed: CustomerAnswer = outcome
+    return handed
 
 
 @bp.delete("/v1/customers/<customer_id>/cache")

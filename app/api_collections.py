@@ -81,7 +81,9 @@ def list_query() -> dict[str, Any]:
     if repeated:
         raise Problem(INVALID_PARAMETER, f"Give each parameter once: {', '.join(repeated)}.")
     try:
-        return LIST_QUERY.load({name: values[0] for name, values in arguments.items()})
+        query: dict[str, Any] = LIST_QUERY.load({name: values[0] for name, values in arguments.items()})
+        return query
     except ma.ValidationError as exc:
-        raise Problem(INVALID_PARAMETER, f"Invalid parameters: {json.dumps(exc.messages_dict, sort_keys=True)}") from None
+        detail = f"Invalid parameters: {json.dumps(exc.messages_dict, sort_keys=True)}"
+        raise Problem(INVALID_PARAMETER, detail) from None
 

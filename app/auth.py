@@ -146,7 +146,7 @@ class JwksClient(jwt.PyJWKClient):
             return document  # PyJWKSet refuses it: no key, every JWKS token a 401
         refusals = [(describe_jwk(n, jwk), jwk_refusal(jwk)) for n, jwk in enumerate(members, start=1)]
         self._report([f"{name} skipped: {reason}" for name, reason in refusals if reason])
-        return {**document, "keys": [jwk for jwk, (_, reason) in zip(members, refusals) if reason is None]}
+        return {**document, "keys": [jwk for jwk, (_, reason) in zip(members, refusals, strict=True) if reason is None]}
 
     def _report(self, skipped: list[str]) -> None:
         """Warn about skipped keys once, not on every reload of the same JWKS."""
@@ -209,8 +209,9 @@ class JwtVerifier:
             raise jwt.DecodeError("token too long")
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
+        key = self._key_for(algorithm, header.get("kid"))  # refuses a missing or unaccepted alg
         return jwt.decode(
-            token, self._key_for(algorithm, header.get("kid")), algorithms=[algorithm], audience=self._audience,
+            token, key, algorithms=[str(algorithm)], audience=self._audience,
             issuer=self._issuer, leeway=self._leeway,
             options={"require": ["exp"], "verify_aud": self._audience is not None},
         )
@@ -234,7 +235,8 @@ class JwtVerifier:
             not isinstance(customers, list) or not all(isinstance(c, str) for c in customers)
         ):
             raise unauthorized("The bearer token's customer binding is malformed.", error="invalid_token")
-        name = claims.get("sub") if isinstance(claims.get("sub"), str) else "jwt"
+        subject = claims.get("sub")
+        name = subject if isinstance(subject, str) else "jwt"
         bound = frozenset(c.lower() for c in customers) if customers is not None else None
         return Caller(f"jwt:{name[:64]}", frozenset(scope_list) & SCOPES, bound)
 

@@ -125,7 +125,8 @@ class RedisStore:
     dead Redis costs a request microseconds; after the pause one command probes it again.
     """
 
-    def __init__(self, client: redis.Redis, breaker: CircuitBreaker, near: NearCache | None = None) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, breaker: CircuitBreaker,
+                 near: NearCache | None = None) -> None:
         self.client = client
         self.breaker = breaker
         self.near = near
@@ -136,12 +137,12 @@ class RedisStore:
     def get(self, key: str) -> bytes | None:
         near = self.near
         if near is None:
-            return self._run("get", key, lambda: self.client.get(key))
+            return self._run("get", key, lambda: stored_bytes(self.client.get(key)))
         value = near.get(key)
         if value is not None:
             return value
         sequence = near.sequence()
-        value = self._run("get", key, lambda: self.client.get(key))
+        value = self._run("get", key, lambda: stored_bytes(self.client.get(key)))
         if value is not None:
             near.put(key, value, sequence)
         return value
@@ -150,19 +151,20 @@ class RedisStore:
         if not keys:
             return []
         near = self.near
-        known = [near.get(key) for key in keys] if near is not None else [None] * len(keys)
-        missing = [key for key, value in zip(keys, known) if value is None]
+        known: list[bytes | None] = [near.get(key) for key in keys] if near is not None else [None] * len(keys)
+        missing = [key for key, value in zip(keys, known, strict=True) if value is None]
         if not missing:
             return known
         sequence = near.sequence() if near is not None else 0
         # A Cluster spreads customers over slots: redis-py splits the MGET per node for us.
         command = self.client.mget_nonatomic if isinstance(self.client, RedisCluster) else self.client.mget
-        fetched = dict(zip(missing, self._run("mget", missing[0], lambda: command(missing))))
+        values = self._run("mget", missing[0], lambda: [stored_bytes(value) for value in command(missing)])
+        fetched = dict(zip(missing, values, strict=True))
         if near is not None:
             for key, value in fetched.items():
                 if value is not None:
                     near.put(key, value, sequence)
-        return [value if value is not None else fetched[key] for key, value in zip(keys, known)]
+        return [value if value is not None else fetched[key] for key, value in zip(keys, known, strict=True)]
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self._forget_near(key)
@@ -209,6 +211,13 @@ class RedisStore:
         except redis.RedisError as exc:
             log.warning("redis %s failed for %s: %s", operation, key, type(exc).__name__)
             raise StoreUnavailable(f"redis {operation} failed") from None
+
+
+def stored_bytes(value: object) -> bytes | None:
+    """A value as Redis sends it to a client that does not decode answers: bytes, or None for no key."""
+    if value is None or isinstance(value, bytes):
+        return value
+    raise TypeError(f"Redis answered {type(value).__name__}: the client must not decode responses")
 
 
 def is_redis_failure(error: BaseException) -> bool:

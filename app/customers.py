@@ -27,15 +27,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
-from app import metrics
+from app import metrics, passport
 from app.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.coalescing import SingleFlight
 from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
 from app.freshness import FreshnessPolicy, ttl_for
-from app import passport
 from app.passport import (
     PassportBadResponse,
     PassportCircuitOpen,
@@ -98,7 +97,8 @@ class StoreRead:
 
 def encode_failure(error: PassportError, at: float) -> bytes:
     """``<when> <error class> <number>``: the number is a Retry-After or an HTTP status."""
-    number = getattr(error, "retry_after", None) or getattr(error, "status", 0)
+    retry_after = getattr(error, "retry_after", None)
+    number = retry_after if retry_after else getattr(error, "status", 0)
     return b"%.3f %s %d" % (at, type(error).__name__.encode(), number)
 
 
@@ -191,13 +191,14 @@ class CustomerService:
         failing id is reported as its error without failing the others.
         """
         try:
-            entries = [decode_entry(raw) for raw in self._store.get_many([self._keys.customer(i) for i in customer_ids])]
+            keys = [self._keys.customer(customer_id) for customer_id in customer_ids]
+            entries = [decode_entry(raw) for raw in self._store.get_many(keys)]
         except StoreUnavailable:
             entries = [None] * len(customer_ids)
         now = self._clock()
         results: dict[str, CustomerAnswer | PassportError] = {}
         pending = {}
-        for customer_id, entry in zip(customer_ids, entries):
+        for customer_id, entry in zip(customer_ids, entries, strict=True):
             if self._needs_fetch(entry, now):
                 pending[customer_id] = self._fetcher.submit(self._resolve_or_error, customer_id, entry, request_id)
             else:
@@ -214,7 +215,7 @@ class CustomerService:
         except StoreUnavailable:
             return
         now = self._clock()
-        for customer, cached in zip(customers, existing):
+        for customer, cached in zip(customers, existing, strict=True):
             if cached is not None and cached.found and cached.seconds_left(now) > 0 and (
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
@@ -240,7 +241,8 @@ class CustomerService:
             if entry.seconds_left(now) > 0:
                 return fresh_answer(entry, now)
             self._revalidate_in_background(customer_id, request_id)
-            return answer(entry, CacheResult.STALE, now, f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate")
+            status = f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate"
+            return answer(entry, CacheResult.STALE, now, status)
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
 
     def _resolve_or_error(
@@ -259,7 +261,9 @@ class CustomerService:
         metrics.COALESCED.labels("collapsed").inc()
         return replace(result, cache_status=f"{CACHE_NAME}; fwd=miss; collapsed")
 
-    def _fetch_under_lock(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None) -> CustomerAnswer:
+    def _fetch_under_lock(
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None
+    ) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
         lock = self._new_lock(customer_id)
         watched = [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)]
@@ -334,8 +338,10 @@ class CustomerService:
             raise error
         now = self._clock()
         if stale is not None and stale.found and -stale.seconds_left(now) <= self._policy.stale_if_error_seconds:
-            log.warning("Passport failed for customer %s (%s); serving the stale copy", customer_id, type(error).__name__)
-            return answer(stale, CacheResult.STALE, now, f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error")
+            log.warning("Passport failed for customer %s (%s); serving the stale copy",
+                        customer_id, type(error).__name__)
+            status = f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error"
+            return answer(stale, CacheResult.STALE, now, status)
         raise error
 
     def _revalidate_in_background(self, customer_id: str, request_id: str | None) -> None:
@@ -381,7 +387,7 @@ class CustomerService:
         """Render a validated customer into a cache entry fresh for what its ``updated_at`` earns."""
         body = render_customer(customer)
         fetched_at = self._clock()
-        fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, timezone.utc), self._policy.freshness)
+        fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, UTC), self._policy.freshness)
         return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
 
     def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: StoreLock | None = None) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app import passport
 
@@ -104,9 +105,9 @@ def handle_passport_error(error: passport.PassportError) -> Response:
     return handle_problem(problem_from_passport(error))
 
 
-def handle_http_exception(error: HTTPException) -> Response:
+def handle_http_exception(error: HTTPException) -> WerkzeugResponse:
     """Give werkzeug's own errors (404 route, 405, 413, ...) the same shape."""
-    if error.response is not None:  # already rendered (the rate limiter's 429 problem)
+    if isinstance(error.response, WerkzeugResponse):  # already rendered (the rate limiter's 429 problem)
         return error.response
     code = error.code or 500
     slug = (error.name or "error").lower().replace(" ", "-")

@@ -125,7 +125,7 @@ class LookupFastPath:
     def _authorized_caller(self, headers: EnvironHeaders, customer_id: str) -> auth.Caller | None:
         """The caller, if it may read this customer; None (decline) for anything to explain."""
         try:
-            caller = self._app.extensions[auth.EXTENSION].authenticate(headers)
+            caller: auth.Caller = self._app.extensions[auth.EXTENSION].authenticate(headers)
         except Problem:
             return None
         if READ_SCOPE not in caller.scopes or not caller.may_read(customer_id):

@@ -83,7 +83,8 @@ class BodyFraming:
 def read_body(stream: Any, size: int) -> bytes:
     """Up to ``size`` bytes of the body; a connection that fails meanwhile is an incomplete body."""
     try:
-        return stream.read(size)
+        body: bytes = stream.read(size)
+        return body
     except OSError as exc:  # gunicorn's NoMoreData, a reset, a timeout
         raise IncompleteRequestBody(str(exc) or type(exc).__name__) from exc
 

@@ -80,7 +80,9 @@ class ListingService:
         body, _ = self._in_flight.run(key, lambda: self._fetch_and_store(key, params, query, request_id))
         return ListAnswer(body, CacheResult.MISS)
 
-    def _fetch_and_store(self, key: str, params: dict[str, str], query: dict[str, Any], request_id: str | None) -> bytes:
+    def _fetch_and_store(
+        self, key: str, params: dict[str, str], query: dict[str, Any], request_id: str | None
+    ) -> bytes:
         body = self._fetch(params, query, request_id)
         if self._list_seconds:
             try:

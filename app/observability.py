@@ -112,7 +112,7 @@ def skip_unused_record_fields() -> None:
     thread and multiprocessing names — the Python logging HOWTO's "Optimization" knobs; together
     about a third of the cost of a request's log line. The process id stays: gunicorn's own lines
     in a worker print it (``[%(process)d]``), and without it they fail to format."""
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented in the HOWTO
+    logging._srcfile = None  # documented in the HOWTO
     logging.logThreads = False
     logging.logMultiprocessing = False
 

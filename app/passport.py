@@ -188,7 +188,7 @@ class PassportClient:
         self._max_connections = max_connections
         self._session = self._new_session()
         self._get_template = self._session.prepare_request(requests.Request("GET", self.base_url))
-        self._prepared_base_url = self._get_template.url.rstrip("/")
+        self._prepared_base_url = (self._get_template.url or self.base_url).rstrip("/")
 
     def _new_session(self) -> requests.Session:
         """A keep-alive session whose proxy and CA settings are read from the environment once.
@@ -268,7 +268,8 @@ class PassportClient:
         started = time.perf_counter()
         outcome = "unreachable"
         try:
-            status, content, headers = self._send_once(method, path, request_id, deadline, dict(headers or {}), json_body)
+            status, content, headers = self._send_once(
+                method, path, request_id, deadline, dict(headers or {}), json_body)
             outcome = outcome_for_status(status)
             return status, content, headers
         except (PassportTimeout, PassportBadResponse) as exc:
@@ -281,7 +282,9 @@ class PassportClient:
             metrics.UPSTREAM_DURATION.labels(endpoint).observe(elapsed)
             add_upstream_time(elapsed)
 
-    def _prepare(self, method: str, path: str, headers: dict[str, str], json_body: Any = None) -> requests.PreparedRequest:
+    def _prepare(
+        self, method: str, path: str, headers: dict[str, str], json_body: Any = None
+    ) -> requests.PreparedRequest:
         """The request to send; a GET is a copy of one request prepared at start-up.
 
         Why: ``Session.request`` prepares every call from scratch (URL parsing and re-quoting,

@@ -41,7 +41,7 @@ class WorkerPool(redis.BlockingConnectionPool):
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().get_connection(*args, **kwargs)
+            return redis.BlockingConnectionPool.get_connection(self, *args, **kwargs)
         except redis.ConnectionError as exc:
             if str(exc) == POOL_EMPTY_MESSAGE:  # redis-py's only sign that the wait, not a connect, failed
                 raise PoolBusy(f"no Redis connection free within {self.timeout} s") from None
@@ -88,9 +88,10 @@ def sentinel_master(config: dict[str, Any], options: dict[str, Any]) -> redis.Re
     sentinel_options = {k: v for k, v in options.items() if k != "retry"}
     sentinel = Sentinel(list(config["REDIS_SENTINELS"]), sentinel_kwargs=sentinel_options, **sentinel_options)
     database = int(url.path.lstrip("/") or 0)
-    return sentinel.master_for(config["REDIS_SENTINEL_MASTER"], db=database, username=url.username,
-                               password=url.password, retry=options["retry"],
-                               max_connections=config["REDIS_MAX_CONNECTIONS"])
+    master: redis.Redis = sentinel.master_for(
+        config["REDIS_SENTINEL_MASTER"], db=database, username=url.username, password=url.password,
+        retry=options["retry"], max_connections=config["REDIS_MAX_CONNECTIONS"])
+    return master
 
 
 def limiter_storage_options(config: dict[str, Any]) -> dict[str, Any]:

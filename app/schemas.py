@@ -7,22 +7,33 @@ frontend body is rendered once, on a miss, and the bytes are cached: nothing her
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 
+class FullMatch(validate.Validator):
+    """A string the whole of which matches ``pattern``.
 
-class FullMatch(validate.Regexp):
-    """``validate.Regexp`` uses ``re.match``, where ``$`` also matches before a final newline:
-    ``"NIT\n"`` would pass ``^[A-Z]+$``. The whole value must match here."""
+    Why not ``validate.Regexp``: it uses ``re.match``, where ``$`` also matches before a final
+    newline: ``"NIT\n"`` would pass ``^[A-Z]+$``.
+    """
 
-    def __call__(self, value: str) -> str:
+    error = "String does not match expected pattern."
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = re.compile(pattern)
+
+    def _repr_args(self) -> str:
+        return f"regex={self.regex!r}"
+
+    def __call__(self, value: object) -> str:
         if not isinstance(value, str) or self.regex.fullmatch(value) is None:
-            raise ma.ValidationError(self._format_error(value))
+            raise ma.ValidationError(self.error)
         return value
 
 
@@ -109,8 +120,8 @@ class PassportCustomerSchema(ma.Schema):
     merchant_category_code = fields.String(required=True, validate=MERCHANT_CATEGORY_CODE)
     address = fields.Nested(PassportAddressSchema, required=True)
     # Passport's times are UTC; a timestamp without an offset is read as UTC.
-    created_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
-    updated_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
+    created_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    updated_at = fields.AwareDateTime(required=True, default_timezone=UTC)
 
     @ma.post_load
     def to_customer(self, data: dict[str, Any], **_: Any) -> Customer:
@@ -144,7 +155,7 @@ def check_renderable(data: dict[str, Any]) -> None:
             raise ma.ValidationError("Not valid Unicode text.", field_name=name) from None
     for name in ("created_at", "updated_at"):
         try:
-            data[name].astimezone(timezone.utc)
+            data[name].astimezone(UTC)
         except OverflowError:
             raise ma.ValidationError("Out of range once in UTC.", field_name=name) from None
 
@@ -155,7 +166,7 @@ class UtcTimestamp(fields.DateTime):
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
         timespec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
         return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 

@@ -136,7 +136,7 @@ def request_id_for(req: Any | None) -> str:
     """The gateway's request id if gunicorn parsed a sane one, else a new one (as ``app.observability``)."""
     for name, value in getattr(req, "headers", None) or ():
         if name == REQUEST_ID_HEADER.upper() and SANE_REQUEST_ID.fullmatch(value):
-            return value
+            return str(value)
     return str(uuid.uuid4())
 
 

@@ -52,8 +52,8 @@ def build_store(config: dict[str, Any], keys: CacheKeys) -> CacheStore:
         store = RedisStore(client, breaker, build_near_cache(config, client, keys))
     else:
         store = MemoryStore()
-    keys = config["CACHE_ENCRYPTION_KEYS"]
-    return EncryptedStore(store, keys) if keys else store
+    encryption_keys = config["CACHE_ENCRYPTION_KEYS"]
+    return EncryptedStore(store, encryption_keys) if encryption_keys else store
 
 
 def build_near_cache(config: dict[str, Any], client: Any, keys: CacheKeys) -> NearCache | None:
@@ -129,4 +129,5 @@ def services() -> Services:
 
 def of(app: Flask) -> Services:
     """The services of ``app``, outside a request context (``app.fast_path``)."""
-    return app.extensions[EXTENSION]
+    services: Services = app.extensions[EXTENSION]
+    return services

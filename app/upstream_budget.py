@@ -82,10 +82,11 @@ class BudgetedReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int | None:
         left = seconds_left(self._ends_at)
         self._sock.settimeout(left if self._read_timeout is None else min(self._read_timeout, left))
-        return self._raw.readinto(buffer)
+        read: int | None = self._raw.readinto(buffer)
+        return read
 
     def fileno(self) -> int:
-        return self._raw.fileno()
+        return int(self._raw.fileno())
 
     def close(self) -> None:
         if not self.closed:
@@ -109,7 +110,8 @@ class BudgetedResponse(http.client.HTTPResponse):
 
     def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
         ends_at = _attempt_ends_at.get()
-        super().__init__(sock if ends_at is None else _BudgetedSocket(sock, ends_at), *args, **kwargs)
+        readable: Any = sock if ends_at is None else _BudgetedSocket(sock, ends_at)  # duck-typed: makefile()
+        super().__init__(readable, *args, **kwargs)
 
 
 def _connect_deadline(ends_at: float | None) -> AbstractContextManager[object]:
@@ -126,30 +128,31 @@ def _connect_deadline(ends_at: float | None) -> AbstractContextManager[object]:
 
     if not gevent.monkey.is_module_patched("socket"):
         return nullcontext()
-    return gevent.Timeout(max(ends_at - time.monotonic(), SMALLEST_SOCKET_TIMEOUT),
-                          TimeoutError("Passport's connection was not made within the attempt's time"))
+    timeout: AbstractContextManager[object] = gevent.Timeout(
+        max(ends_at - time.monotonic(), SMALLEST_SOCKET_TIMEOUT),
+        TimeoutError("Passport's connection was not made within the attempt's time"))
+    return timeout
 
 
-class _BudgetedConnectionMixin:
+class _BudgetedConnectionMixin(HTTPConnection):
     """Connect and send within the attempt's budget; read through ``BudgetedResponse``."""
 
-    response_class = BudgetedResponse
-    sock: Any
+    response_class: type[http.client.HTTPResponse] = BudgetedResponse
 
     def connect(self) -> None:
         with _connect_deadline(_attempt_ends_at.get()):
-            super().connect()  # type: ignore[misc]
+            super().connect()
 
     def _new_conn(self) -> Any:
         """The TCP socket, its timeout cut to the time left before the TLS handshake and sending."""
-        sock = super()._new_conn()  # type: ignore[misc]
+        sock = super()._new_conn()
         self._cut_timeout(sock)
         return sock
 
     def send(self, data: Any) -> None:
         if self.sock is not None:
             self._cut_timeout(self.sock)  # urllib3 set the connect timeout again for sending
-        super().send(data)  # type: ignore[misc]
+        super().send(data)
 
     @staticmethod
     def _cut_timeout(sock: Any) -> None:
@@ -175,18 +178,16 @@ class PassportPoolBusy(EmptyPoolError):
     """
 
 
-class _BudgetedPoolMixin:
+class _BudgetedPoolMixin(HTTPConnectionPool):
     """Wait for a free connection of a full (blocking) pool until the attempt's end, not forever."""
-
-    block: bool
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         ends_at = _attempt_ends_at.get()
         if not self.block or ends_at is None:
-            return super()._get_conn(timeout)  # type: ignore[misc]
+            return super()._get_conn(timeout)
         left = max(ends_at - time.monotonic(), SMALLEST_SOCKET_TIMEOUT)
         try:
-            return super()._get_conn(left if timeout is None else min(timeout, left))  # type: ignore[misc]
+            return super()._get_conn(left if timeout is None else min(timeout, left))
         except EmptyPoolError:
             raise PassportPoolBusy(self, "no connection to Passport came free within the attempt's time") from None
 

@@ -52,10 +52,10 @@ def main() -> None:
         for round_number in range(REPETITIONS):
             first = ids[round_number * 2 * IDS_PER_ROUND:][:IDS_PER_ROUND]
             second = ids[(round_number * 2 + 1) * IDS_PER_ROUND:][:IDS_PER_ROUND]
-            results["batch cold"].append(timed(lambda: batch(first)))
-            results["batch warm"].append(timed(lambda: batch(first)))
-            results["singles cold"].append(timed(lambda: singles(second)))
-            results["singles warm"].append(timed(lambda: singles(second)))
+            results["batch cold"].append(timed(lambda first=first: batch(first)))
+            results["batch warm"].append(timed(lambda first=first: batch(first)))
+            results["singles cold"].append(timed(lambda second=second: singles(second)))
+            results["singles warm"].append(timed(lambda second=second: singles(second)))
         print(f"{IDS_PER_ROUND} ids, median of {REPETITIONS} rounds (ms), emulator on loopback (no added latency):")
         for name, values in results.items():
             print(f"  {name:<13} {statistics.median(values):8.1f}   (rounds: {', '.join(f'{v:.1f}' for v in values)})")

@@ -83,7 +83,8 @@ def coalescing(cluster: Cluster) -> list[str]:
     return [
         f"1. coalescing: {BURST_REQUESTS} concurrent requests per cold id, 2 instances x 4 workers",
         "   Passport calls per cold id: " + ", ".join(str(n) for n in calls) + f"   (max {max(calls)})",
-        f"   non-200 answers: {lost} of {BURST_REQUESTS * BURST_IDS}; token calls: {emulator.token_calls() - tokens_before}",
+        f"   non-200 answers: {lost} of {BURST_REQUESTS * BURST_IDS}; "
+        f"token calls: {emulator.token_calls() - tokens_before}",
     ]
 
 
@@ -140,7 +141,8 @@ def breaker_fail_fast(cluster: Cluster) -> list[str]:
     return [
         f"3. breaker: Passport slowed to {SLOW_LATENCY_MS} ms, read timeout {READ_TIMEOUT_SECONDS} s, "
         f"opens after {BREAKER_FAILURES} failures",
-        f"   before it opened ({len(before)} uncached lookups, {Tally.of(before)}): p50 {ms(percentile(before_ms, 0.5))} ms",
+        f"   before it opened ({len(before)} uncached lookups, {Tally.of(before)}): "
+        f"p50 {ms(percentile(before_ms, 0.5))} ms",
         f"   once open ({len(after)} uncached lookups, {Tally.of(after)}): "
         f"p50 {ms(percentile(after_ms, 0.5))} ms, p99 {ms(percentile(after_ms, 0.99))} ms",
     ]

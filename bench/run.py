@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,8 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
     scratch = tempfile.mkdtemp(prefix="passport-bff-bench-cfg-")
     code = (
         "import json, runpy; ns = runpy.run_path('config/gunicorn.py'); "
-        "print(json.dumps({k: ns.get(k) for k in ('worker_class', 'workers', 'threads', 'worker_connections', 'keepalive', 'timeout')}))"
+        "print(json.dumps({k: ns.get(k) for k in "
+        "('worker_class', 'workers', 'threads', 'worker_connections', 'keepalive', 'timeout')}))"
     )
     try:
         out = subprocess.run(
@@ -265,7 +266,7 @@ def parse_wrk(label: str, url: str, connections: int, output: str) -> WrkResult:
         rps=float(number(r"Requests/sec:\s+([\d.]+)").group(1)),
         p50_ms=percentiles[50], p75_ms=percentiles[75], p90_ms=percentiles[90], p99_ms=percentiles[99],
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups())))
+        socket_errors=dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()), strict=True))
         if sockets else {},
         ids={k: int(v) for k, v in (pair.split("=") for pair in ids.group(1).split())} if ids else None,
     )
@@ -301,7 +302,8 @@ def run_wrk(label: str, url: str, *, duration: float, connections: int, threads:
         if set(before[name]) != set(after[name]):
             result.extra.setdefault("warnings", []).append(f"{name}: processes changed during the run")
         cpu[name] = sum(after[name][pid] - before[name][pid] for pid in common)
-    cpu["wrk"] = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    cpu["wrk"] = ((children_after.ru_utime + children_after.ru_stime)
+                  - (children_before.ru_utime + children_before.ru_stime))
     cpu["harness"] = (self_after.ru_utime + self_after.ru_stime) - (self_before.ru_utime + self_before.ru_stime)
     cpu["others"] = max(0.0, busy - sum(cpu.values()))
     cpu["machine_busy"] = busy
@@ -371,7 +373,8 @@ def logged_requests(log_file: Path, start: int, end: int) -> dict[str, Any]:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("logger") != "passport_bff.access" or not str(record.get("route", "")).startswith("/v1/customers/"):
+        if (record.get("logger") != "passport_bff.access"
+                or not str(record.get("route", "")).startswith("/v1/customers/")):
             continue
         cache = record.get("cache") or "-"
         durations.setdefault(cache, []).append(float(record.get("duration_ms", 0.0)))
@@ -407,7 +410,7 @@ class Bench:
         self.client_secret = secrets.token_urlsafe(24)
         self.results: dict[str, Any] = {}
         self.notes: list[str] = []
-        self.stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.service_log = self.work / "service.stdout.log"
 
     def log_offset(self) -> int:
@@ -572,10 +575,12 @@ class Bench:
                            "emulator": self.emulator},
                 )
                 if counted:
-                    result.extra["service_hits_counted"] = metric_value(service.base_url, HIT_METRIC, 'result="hit"') - hits_before
+                    result.extra["service_hits_counted"] = (
+                        metric_value(service.base_url, HIT_METRIC, 'result="hit"') - hits_before)
                     result.extra["logged"] = logged_requests(self.service_log, log_start, self.log_offset())
                 runs[server.name].append(result)
-                print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, p99 {fmt(result.p99_ms, 2)} ms, "
+                print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, "
+                      f"p99 {fmt(result.p99_ms, 2)} ms, "
                       f"errors {result.errors}, other load {result.cpu['others'] / result.duration_s:.2f} cores, "
                       f"steal {result.cpu['steal'] / result.duration_s:.2f} cores",
                       flush=True)
@@ -601,7 +606,7 @@ class Bench:
         summary["service"]["logged_p99_ms"] = median(
             [r.extra["logged"].get("HIT", {}).get("duration_p99_ms") for r in service_runs])
         summary["ratio"] = summary["service"]["rps"] / summary["baseline"]["rps"]
-        summary["pair_ratios"] = [s.rps / b.rps for s, b in zip(runs["service"], runs["baseline"])]
+        summary["pair_ratios"] = [s.rps / b.rps for s, b in zip(runs["service"], runs["baseline"], strict=True)]
         self.results["hits"] = summary
         for name in runs:
             if summary[name]["errors"]:
@@ -621,7 +626,8 @@ class Bench:
         watch = {"workers": service, "redis": [self.redis_server.process.pid], "emulator": self.emulator}
         out: dict[str, Any] = {}
         plan = [
-            ("service_c32", service.base_url, args.connections, args.miss_duration, self.service_headers(), files["c32"]),
+            ("service_c32", service.base_url, args.connections, args.miss_duration, self.service_headers(),
+             files["c32"]),
             ("emulator_c32", self.emulator_url, args.connections, args.miss_duration, emulator_headers, files["c32"]),
             ("service_c1", service.base_url, 1, args.latency_duration, self.service_headers(), files["c1"]),
             ("emulator_c1", self.emulator_url, 1, args.latency_duration, emulator_headers, files["c1"]),
@@ -636,13 +642,15 @@ class Bench:
                 record["logged"] = logged_requests(self.service_log, log_start, self.log_offset()).get("MISS", {})
             out[label] = record
             cold = result.ids or {}
-            print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, p99 {fmt(result.p99_ms, 2)} ms, "
+            print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, "
+                  f"p99 {fmt(result.p99_ms, 2)} ms, "
                   f"errors {result.errors}, ids {cold}", flush=True)
             if label.startswith("service") and (cold.get("reused") or cold.get("xcache_HIT")):
                 self.notes.append(
                     f"{label}: {cold.get('reused')} requests reused an id / {cold.get('xcache_HIT')} answered HIT "
                     f"(the emulator has too few customers for this duration: raise --customers)")
-        out["service_c32"]["cpu_us_per_request"] = out["service_c32"]["cpu"]["workers"] / max(1, out["service_c32"]["requests"]) * 1e6
+        out["service_c32"]["cpu_us_per_request"] = (
+            out["service_c32"]["cpu"]["workers"] / max(1, out["service_c32"]["requests"]) * 1e6)
         out["added_p50_ms_c1"] = out["service_c1"]["p50_ms"] - out["emulator_c1"]["p50_ms"]
         out["added_p50_ms_c32"] = out["service_c32"]["p50_ms"] - out["emulator_c32"]["p50_ms"]
         self.results["misses"] = out
@@ -756,7 +764,7 @@ class Bench:
         args = self.args
         began = time.monotonic()
         self.results["meta"] = {
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_head": git_head(),
             "cpus": os.cpu_count(),
             "load_average_before": load_average(),
@@ -891,7 +899,8 @@ def fold_profile(path: Path, top: int = 80) -> dict[str, Any]:
 
 def git_head() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "app", "config", "wsgi.py"], cwd=ROOT,
                                capture_output=True, text=True, timeout=10)
         return out.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
@@ -953,7 +962,8 @@ def report(results: dict[str, Any]) -> str:
         f"{fmt(misses['service_c1']['p50_ms'], 2)} / {fmt(misses['emulator_c1']['p50_ms'], 2)}")
     logged_c1 = misses["service_c1"].get("logged") or {}
     row("  miss c1 inside the service, p50 (ms, its log)",
-        f"{fmt(logged_c1.get('duration_p50_ms'), 2)}, of which in the Passport call {fmt(logged_c1.get('upstream_p50_ms'), 2)}")
+        f"{fmt(logged_c1.get('duration_p50_ms'), 2)}, "
+        f"of which in the Passport call {fmt(logged_c1.get('upstream_p50_ms'), 2)}")
     row("  added latency per miss, c1 (ms)", f"+{fmt(misses['added_p50_ms_c1'], 2)}",
         f"<= emulator + {TARGETS['miss_added_p50_ms_max']:g} ms",
         misses["added_p50_ms_c1"] <= TARGETS["miss_added_p50_ms_max"])
@@ -983,10 +993,10 @@ def report(results: dict[str, Any]) -> str:
         f"RATELIMIT_DEFAULT={args['rate_limit']!r}"
         + "".join(f"; {name}={value}" for name, value in args["service_env"].items()),
         "",
-        "  ".join(h.ljust(w) for h, w in zip(("figure", "measured", "target", ""), widths)),
+        "  ".join(h.ljust(w) for h, w in zip(("figure", "measured", "target", ""), widths, strict=True)),
         "  ".join("-" * w for w in widths),
     ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
     lines.append(f"other processes' CPU during hit runs (median, cores of {meta['cpus']}): service runs "
                  f"{service['other_load_cores']:.2f}, baseline runs {baseline['other_load_cores']:.2f}; steal (host) "

@@ -23,8 +23,12 @@ import gc
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from gunicorn.workers import SUPPORTED_WORKERS
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -59,21 +63,21 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
-def on_starting(server):  # noqa: ANN001 (gunicorn's hook signature)
+def on_starting(server: Any) -> None:
     """Start a fresh master's counters from zero; reloads and worker restarts keep them."""
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
 
 
-def child_exit(server, worker):  # noqa: ANN001 (gunicorn's hook signature)
+def child_exit(server: Any, worker: Any) -> None:
     """Forget a dead worker's live gauges (its counters stay counted)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def post_worker_init(worker):  # noqa: ANN001 (gunicorn's hook signature)
+def post_worker_init(worker: Any) -> None:
     """Tune the worker once the app is loaded: a fair turn for every connection, a cheap GC."""
     if worker_class == "gevent":
         worker.wsgi = _yielding_first(worker.wsgi)
@@ -83,7 +87,7 @@ def post_worker_init(worker):  # noqa: ANN001 (gunicorn's hook signature)
     gc.freeze()
 
 
-def _yielding_first(app):  # noqa: ANN001, ANN202 (a WSGI callable in, one out)
+def _yielding_first(app: WSGIApp) -> WSGIApp:
     """Let every other ready connection go first before a request is handled.
 
     Why: a gevent worker switches greenlets only when one waits. A busy worker finishing an
@@ -95,7 +99,7 @@ def _yielding_first(app):  # noqa: ANN001, ANN202 (a WSGI callable in, one out)
     """
     import gevent
 
-    def app_after_others(environ, start_response):  # noqa: ANN001, ANN202
+    def app_after_others(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         gevent.sleep(0)
         return app(environ, start_response)
 

@@ -43,7 +43,8 @@ def parse_api_keys(value: str | None) -> tuple[ApiKeyEntry, ...]:
             raise ConfigError(f"AUTH_API_KEYS entry {position} must be name:sha256hex[:scope+scope]")
         scopes = frozenset(fields[2].split("+")) if len(fields) == 3 and fields[2] else DEFAULT_SCOPES
         if not scopes <= SCOPES:
-            raise ConfigError(f"AUTH_API_KEYS entry {position} has an unknown scope; valid: {', '.join(sorted(SCOPES))}")
+            valid = ", ".join(sorted(SCOPES))
+            raise ConfigError(f"AUTH_API_KEYS entry {position} has an unknown scope; valid: {valid}")
         entries.append(ApiKeyEntry(fields[0], fields[1].lower(), scopes))
     if len({entry.name for entry in entries}) != len(entries):
         raise ConfigError("AUTH_API_KEYS names must be unique")
@@ -63,7 +64,8 @@ def parse_encryption_keys(value: str | None) -> tuple[str, ...]:
         if not valid:
             raise ConfigError(
                 f"CACHE_ENCRYPTION_KEYS entry {position} is not a Fernet key "
-                "(make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+                "(make one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
             )
     return keys
 
@@ -105,7 +107,8 @@ def check_security(settings: dict[str, Any]) -> None:
         try:
             limits.parse_many(rate_limit)
         except ValueError:
-            raise ConfigError(f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
+            raise ConfigError(
+                f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
     if "*" in settings["CORS_ALLOWED_ORIGINS"]:
         raise ConfigError("CORS_ALLOWED_ORIGINS must list origins; '*' would expose customer data to any site")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from emulator.server import run_until_signalled
 from emulator.settings import EmulatorSettings, env_defaults

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MICROS_PER_MILLI = 1000
@@ -29,7 +29,7 @@ PATCHABLE_FIELDS: tuple[str, ...] = (
 
 def iso_utc_ms(timestamp: float) -> str:
     """Render a POSIX timestamp the way Passport does: `2025-10-09T17:19:27.951Z`."""
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
     millis = moment.microsecond // MICROS_PER_MILLI
     return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{millis:03d}Z"
 

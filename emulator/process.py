@@ -7,9 +7,9 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 STARTUP_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 5.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -82,7 +83,7 @@ def auth(token: dict[str, Any]) -> dict[str, str]:
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def stats(client: FlaskClient) -> dict[str, Any]:
@@ -458,7 +459,7 @@ def check_customer(record: dict[str, Any], now: datetime) -> None:
 def test_seed_fields_are_valid_and_varied() -> None:
     clock = FakeClock()
     app = create_app(EmulatorSettings(customers=300, clock=clock))
-    now = datetime.fromtimestamp(clock.now, tz=timezone.utc)
+    now = datetime.fromtimestamp(clock.now, tz=UTC)
     generated = [r for r in all_records(app) if r["id"] != EXAMPLE_CUSTOMER_ID]
     ids = app.test_client().get("/_emulator/customers").get_json()
     assert len(ids) == 301 and len(set(ids)) == 301

@@ -93,8 +93,8 @@ def run(request) -> Iterator[Takeover]:
         next_answer = poll(ask_b_again, lambda x: x.x_cache == "HIT",
                            "a HIT after the takeover", timeout=lock_ttl(settings) + MARGIN_SECONDS)
         b_misses = sum(1 for answer in b_answers if answer.x_cache != "HIT")
-        yield Takeover(scenario, settings, customer_id, a_answers[0], a_workers, lock_ttl_left, b_answers[0], next_answer,
-                       b_misses, cluster.emulator.customer_calls(customer_id))
+        yield Takeover(scenario, settings, customer_id, a_answers[0], a_workers, lock_ttl_left, b_answers[0],
+                       next_answer, b_misses, cluster.emulator.customer_calls(customer_id))
 
 
 def test_the_lock_holder_died_without_answering(run):

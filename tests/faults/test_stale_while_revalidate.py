@@ -81,7 +81,8 @@ def test_concurrent_lookups_meanwhile_get_the_stale_copy_or_the_new_one(run):
     new_body = run.refreshed.body
     assert all(answer.ok for answer in run.stale_burst), Tally.of(run.stale_burst)
     unexpected = [a for a in run.stale_burst
-                  if not ((a.x_cache == "STALE" and a.body == run.old.body) or (a.x_cache == "HIT" and a.body == new_body))]
+                  if not ((a.x_cache == "STALE" and a.body == run.old.body)
+                          or (a.x_cache == "HIT" and a.body == new_body))]
     assert unexpected == [], Tally.of(unexpected)
 
 

@@ -45,7 +45,8 @@ def revocation() -> Iterator[Revocation]:
         cluster.redis.kill()
         cluster.redis.start()  # same port, empty
         for holder in holders:
-            poll(lambda h=holder: all(answered_through_redis(h.customer_url(next(ids))) for _ in range(SETTLED_ANSWERS)),
+            poll(lambda h=holder: all(answered_through_redis(h.customer_url(next(ids)))
+                                      for _ in range(SETTLED_ANSWERS)),
                  bool, "lookups through the restarted Redis")
         assert fetch(cluster.start_instance(workers=1).customer_url(next(ids))).ok  # T2, now in Redis
         assert cluster.emulator.token_calls() == 2

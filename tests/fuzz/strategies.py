@@ -20,8 +20,8 @@ import string
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from hypothesis import settings
@@ -83,7 +83,7 @@ ANY_CHAR = st.characters(exclude_categories=("Cs",))
 PRINTABLE_CHAR = st.characters(exclude_categories=("Cc", "Cs", "Co", "Cn", "Zl", "Zp"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def printable_text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     return st.text(PRINTABLE_CHAR, min_size=min_size, max_size=max_size)
 
@@ -102,7 +102,7 @@ PATTERN_STRATEGIES: dict[str, st.SearchStrategy[str]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def regex_text(pattern: str) -> st.SearchStrategy[str]:
     """Strings that match ``pattern`` as a whole (no trailing newline: fullmatch)."""
     def matches(value: str) -> str:
@@ -112,7 +112,7 @@ def regex_text(pattern: str) -> st.SearchStrategy[str]:
     return PATTERN_STRATEGIES[pattern].map(matches)
 
 
-@lru_cache(maxsize=None)
+@cache
 def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     """Any JSON value, nested (NaN and infinities included: Python's json reads them)."""
     text = st.text(ANY_CHAR, max_size=30)
@@ -124,7 +124,7 @@ def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def wrong_type_for_string(*, allow_none: bool = False) -> st.SearchStrategy[Any]:
     """A JSON value that is not a string (and not null when the field may be null)."""
     others = st.booleans() | st.integers() | st.floats() | st.lists(json_values(), max_size=3) | st.dictionaries(
@@ -140,7 +140,7 @@ LABELS = _ALNUM | st.tuples(_ALNUM, st.text(st.sampled_from(string.ascii_lowerca
 TLDS = st.text(st.sampled_from(string.ascii_lowercase), min_size=2, max_size=6)
 
 
-@lru_cache(maxsize=None)
+@cache
 def emails(max_size: int = EMAIL_MAX) -> st.SearchStrategy[str]:
     """Valid dot-atom addresses (RFC 5322 atext) with an ASCII DNS domain, at most ``max_size`` chars."""
     def build(parts: tuple[list[str], list[str], str]) -> str:
@@ -172,14 +172,15 @@ def _iso_text(parts: tuple[datetime, str, bool]) -> tuple[str, datetime]:
     return text, moment
 
 
-@lru_cache(maxsize=None)
-def iso_timestamps(instants: st.SearchStrategy[datetime] = REALISTIC_INSTANTS) -> st.SearchStrategy[tuple[str, datetime]]:
+@cache
+def iso_timestamps(
+        instants: st.SearchStrategy[datetime] = REALISTIC_INSTANTS) -> st.SearchStrategy[tuple[str, datetime]]:
     """Aware ISO 8601 timestamps as Passport could send them, with the instant each one means."""
     return st.tuples(instants, st.sampled_from(["seconds", "milliseconds", "microseconds", "auto"]),
                      st.booleans()).map(_iso_text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def unknown_fields(known: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(st.text(ANY_CHAR, max_size=12).filter(lambda k: k not in known), json_values(4), max_size=2)
 
@@ -188,7 +189,8 @@ OPTIONAL_LINE_VALUES = st.sampled_from([MISSING_LINE := object(), None, ""]) | p
 
 
 def draw_passport_address(draw: st.DrawFn) -> dict[str, Any]:
-    address: dict[str, Any] = {name: draw(printable_text(low, high)) for name, (low, high) in ADDRESS_TEXT_LIMITS.items()}
+    address: dict[str, Any] = {name: draw(printable_text(low, high))
+                               for name, (low, high) in ADDRESS_TEXT_LIMITS.items()}
     address["country"] = draw(regex_text(COUNTRY))
     for name in OPTIONAL_LINES:
         value = draw(OPTIONAL_LINE_VALUES)
@@ -221,7 +223,7 @@ def passport_customers(draw: st.DrawFn, customer_id: str | None = None) -> dict[
 
 
 # --- one thing broken --------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _off_format(pattern: str) -> st.SearchStrategy[str]:
     """Text that does not match ``pattern`` as a whole: random text, or a valid value with a few
     characters before or after it (a final ``\\n`` included: ``$`` alone would let it pass)."""
@@ -233,7 +235,7 @@ def _off_format(pattern: str) -> st.SearchStrategy[str]:
     return (st.text(ANY_CHAR, max_size=40) | near_misses).filter(off)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _not_an_email() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(ANY_CHAR, max_size=35).filter(lambda s: "@" not in s),
@@ -245,7 +247,7 @@ def _not_an_email() -> st.SearchStrategy[str]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _not_a_timestamp() -> st.SearchStrategy[str]:
     def unreadable(value: str) -> bool:
         try:
@@ -258,7 +260,7 @@ def _not_a_timestamp() -> st.SearchStrategy[str]:
             | iso_timestamps().map(lambda t: t[0].replace("T", "t", 1) + " UTC")).filter(unreadable)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _not_a_uuid() -> st.SearchStrategy[str]:
     def unreadable(value: str) -> bool:
         try:
@@ -301,7 +303,8 @@ MUTATIONS: st.SearchStrategy[Mutation] = st.one_of(
     # the wrong JSON type
     st.tuples(st.sampled_from(STRING_FIELDS), wrong_type_for_string()).map(_set(None, "wrong type")),
     st.tuples(st.sampled_from(REQUIRED_ADDRESS), wrong_type_for_string()).map(_set("address", "wrong type")),
-    st.tuples(st.sampled_from(OPTIONAL_LINES), wrong_type_for_string(allow_none=True)).map(_set("address", "wrong type")),
+    st.tuples(st.sampled_from(OPTIONAL_LINES),
+              wrong_type_for_string(allow_none=True)).map(_set("address", "wrong type")),
     st.tuples(st.just("address"), st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
               | st.lists(json_values(4), max_size=3)).map(_set(None, "wrong type")),
     # out-of-range lengths
@@ -311,7 +314,8 @@ MUTATIONS: st.SearchStrategy[Mutation] = st.one_of(
     st.tuples(st.just("post_code"), st.just("") | printable_text(21, 40)).map(_set("address", "length")),
     st.tuples(st.sampled_from(OPTIONAL_LINES), printable_text(141, 160)).map(_set("address", "length")),
     st.tuples(st.sampled_from(["type", "status", "identification_type"]),
-              st.just("") | st.text(st.sampled_from(LETTERS + "_"), min_size=33, max_size=40)).map(_set(None, "length")),
+              st.just("") | st.text(st.sampled_from(LETTERS + "_"), min_size=33, max_size=40)
+              ).map(_set(None, "length")),
     st.tuples(st.just("email"), st.tuples(emails(), st.integers(0, 20)).map(  # a valid address, only too long
         lambda t: "a" * (EMAIL_MAX + 1 - len(t[0]) + t[1]) + t[0])).map(_set(None, "length")),
     # bad formats
@@ -356,7 +360,7 @@ def non_blank(line: Any) -> bool:
 
 def parse_instant(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def expected_frontend_view(body: dict[str, Any], expected_id: str) -> dict[str, Any]:
@@ -561,7 +565,8 @@ def jwt_text(header: Any, claims: Any, secret: bytes | None) -> str:
 
 
 def jwt_headers() -> st.SearchStrategy[Any]:
-    algorithms = st.sampled_from(["HS256", "none", "None", "NONE", "RS256", "ES256", "HS512", "PS256", ""]) | json_values()
+    algorithms = (st.sampled_from(["HS256", "none", "None", "NONE", "RS256", "ES256", "HS512", "PS256", ""])
+                  | json_values())
     return st.one_of(
         st.fixed_dictionaries({"alg": algorithms}, optional={"typ": st.just("JWT") | json_values(),
                                                              "kid": json_values(), "crit": json_values(),

@@ -204,7 +204,8 @@ def credential_headers(draw: st.DrawFn) -> list[tuple[str, str]]:
         headers.append(("X-API-Key", draw(near_misses_of_the_key() | fs.HEADER_VALUES)))
     for _ in range(draw(st.integers(0, 2))):
         headers.append(("Authorization", draw(authorization_values())))
-    extra_name = draw(st.sampled_from(["x-api-key", "X-Api-Key", "Api-Key", "X-API-KEY", "Cookie", "Proxy-Authorization"]))
+    extra_name = draw(st.sampled_from(["x-api-key", "X-Api-Key", "Api-Key", "X-API-KEY", "Cookie",
+                                       "Proxy-Authorization"]))
     if draw(st.booleans()):
         headers.append((extra_name, draw(near_misses_of_the_key())))
     return draw(st.permutations(headers))
@@ -241,7 +242,8 @@ def earned_read(claims: Any, customer_id: str, now: float) -> bool:
     if not isinstance(scope_list, list) or READ_SCOPE not in scope_list:
         return False
     bound = claims.get("customer_ids")
-    return bound is None or (isinstance(bound, list) and customer_id.lower() in [c.lower() for c in bound if isinstance(c, str)])
+    return bound is None or (isinstance(bound, list)
+                             and customer_id.lower() in [c.lower() for c in bound if isinstance(c, str)])
 
 
 @st.composite

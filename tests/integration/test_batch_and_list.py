@@ -111,7 +111,8 @@ class TestBatch:
         token = pyjwt.encode(standard_claims(aud=None, iss=None, customer_ids=ids[:2]), secret, algorithm="HS256")
         body = batch(client, ids, headers={"Authorization": f"Bearer {token}"}).get_json()
         assert [c["id"] for c in body["customers"]] == ids[:2]
-        assert body["failed"] == [{"id": ids[2], "status": 403, "title": "This customer is not allowed for this caller"}]
+        assert body["failed"] == [
+            {"id": ids[2], "status": 403, "title": "This customer is not allowed for this caller"}]
         assert emulator.customer_calls(ids[2]) == 0
 
 
@@ -141,7 +142,8 @@ class TestListing:
     def test_no_match_is_an_empty_page_not_a_404(self, client, emulator):
         response = client.get("/v1/customers?identificationNumber=000000001")
         assert response.status_code == 200
-        assert response.get_json() == {"customers": [], "page": {"number": 1, "size": 20, "totalPages": 0, "totalItems": 0}}
+        assert response.get_json() == {"customers": [],
+                                       "page": {"number": 1, "size": 20, "totalPages": 0, "totalItems": 0}}
 
     def test_pages_are_cached_briefly(self, client, emulator, redis_client):
         assert client.get("/v1/customers?pageSize=5").headers["X-Cache"] == "MISS"

@@ -225,7 +225,8 @@ class TestRetries:
 
     def test_retries_stop_at_the_deadline(self, make_app, emulator):
         emulator.fault(status=503, latency_ms=200)
-        client = make_app(PASSPORT_RETRIES=10, PASSPORT_DEADLINE_SECONDS=0.5, PASSPORT_RETRY_BACKOFF_SECONDS=0.01).test_client()
+        client = make_app(PASSPORT_RETRIES=10, PASSPORT_DEADLINE_SECONDS=0.5,
+                          PASSPORT_RETRY_BACKOFF_SECONDS=0.01).test_client()
         assert client.get(url()).status_code in (502, 504)
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) <= 3
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ def url(customer_id: str = DOCS_CUSTOMER_ID) -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def assert_problem(response, status: int, slug: str) -> dict:
@@ -75,13 +75,13 @@ NO_STALE_WINDOWS = {"CACHE_STALE_WHILE_REVALIDATE_SECONDS": 0, "CACHE_STALE_IF_E
 
 class TestFreshness:
     def test_redis_holds_a_record_updated_1000s_ago_for_about_100s(self, make_app, emulator, redis_client):
-        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(timezone.utc) - timedelta(seconds=1000)))
+        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(UTC) - timedelta(seconds=1000)))
         response = make_app(**NO_STALE_WINDOWS).test_client().get(url())
         assert 98 <= redis_client.ttl(CUSTOMER_KEY) <= 100
         assert response.headers["Cache-Control"] in ("private, max-age=99", "private, max-age=100")
 
     def test_redis_keeps_the_entry_for_the_stale_windows_too(self, make_app, emulator, redis_client):
-        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(timezone.utc) - timedelta(seconds=1000)))
+        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(UTC) - timedelta(seconds=1000)))
         client = make_app(CACHE_STALE_WHILE_REVALIDATE_SECONDS=60, CACHE_STALE_IF_ERROR_SECONDS=500).test_client()
         response = client.get(url())
         assert 598 <= redis_client.ttl(CUSTOMER_KEY) <= 600
@@ -93,7 +93,7 @@ class TestFreshness:
         assert 28 <= redis_client.ttl(CUSTOMER_KEY) <= 30
 
     def test_ttl_settings_come_from_config(self, make_app, emulator, redis_client):
-        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(timezone.utc) - timedelta(seconds=1000)))
+        emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(UTC) - timedelta(seconds=1000)))
         make_app(CACHE_TTL_FACTOR=0.5, CACHE_TTL_MAX_SECONDS=200, **NO_STALE_WINDOWS).test_client().get(url())
         assert 198 <= redis_client.ttl(CUSTOMER_KEY) <= 200
 

@@ -44,6 +44,7 @@ def test_production_settings_start_under_gunicorn_and_serve_healthz(redis_server
     process, base_url = start_gunicorn(env, workers=2)
     try:
         assert requests.get(f"{base_url}/healthz", timeout=5).json() == {"status": "ok"}
-        assert requests.get(f"{base_url}/v1/customers/db7e89e7-59d8-4ab1-b675-a2ae52c3339e", timeout=5).status_code == 401
+        assert requests.get(f"{base_url}/v1/customers/db7e89e7-59d8-4ab1-b675-a2ae52c3339e",
+                            timeout=5).status_code == 401
     finally:
         stop(process)

@@ -181,6 +181,7 @@ class TestDeclinedToFlask:
 
     def test_a_jwt_bound_to_other_customers_is_refused_on_a_hit(self, make_app, emulator):
         import jwt
+
         from tests.support.jwks import standard_claims
 
         secret = "k" * 40
@@ -243,12 +244,14 @@ class TestNothingIsDoneTwice:
         monkeypatch.setattr(store, "get", lambda key: reads.append(key) or real_get(key))
         monkeypatch.setattr(store, "add", lambda key, *args: reads.append(key) or real_add(key, *args))
         assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
-        entry, lock = f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}", f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}"
+        entry, lock = (f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}",
+                       f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}")
         assert [key for key in reads if key in (entry, lock)] == [entry, lock, entry]
 
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):
         client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, RATELIMIT_DEFAULT="3 per minute").test_client()
-        miss, hit, remembered_404 = (client.get(url, headers=CALLER) for url in (URL, URL, f"/v1/customers/{UNKNOWN_ID}"))
+        miss, hit, remembered_404 = (client.get(url, headers=CALLER)
+                                     for url in (URL, URL, f"/v1/customers/{UNKNOWN_ID}"))
         # the 404 is counted by the fast path and rendered by Flask: once
         assert (miss.headers["X-Cache"], hit.headers["X-Cache"], remembered_404.status_code) == ("MISS", "HIT", 404)
         assert client.get(URL, headers=CALLER).status_code == 429

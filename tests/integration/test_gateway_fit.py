@@ -50,7 +50,8 @@ class TestCors:
         assert "Access-Control-Allow-Origin" not in response.headers
 
     def test_allowed_origin_gets_cors_headers_and_preflight_needs_no_credentials(self, make_app, emulator):
-        client = make_app(CORS_ALLOWED_ORIGINS=("https://app.example",), AUTH_MODE="enforced", AUTH_API_KEYS=KEYS).test_client()
+        client = make_app(CORS_ALLOWED_ORIGINS=("https://app.example",), AUTH_MODE="enforced",
+                          AUTH_API_KEYS=KEYS).test_client()
         preflight = client.options(URL, headers={"Origin": "https://app.example",
                                                  "Access-Control-Request-Method": "GET",
                                                  "Access-Control-Request-Headers": "X-API-Key"})

@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.auth import JwksClient
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.jwks import (
-    AUDIENCE, ISSUER, SigningKeys, b64url, compact_token, hmac_token, jwks_server, public_jwk, signed_token,
+    AUDIENCE,
+    ISSUER,
+    SigningKeys,
+    b64url,
+    compact_token,
+    hmac_token,
+    jwks_server,
+    public_jwk,
+    signed_token,
     standard_claims,
 )
 

@@ -2,12 +2,10 @@
 invalidation stream flushes it, and a purge is never followed by the purged body."""
 from __future__ import annotations
 
-import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 import requests
 
 from app.near_cache import NearCache
@@ -101,7 +99,7 @@ def test_purge_then_read_never_serves_the_purged_body_from_any_worker(redis_serv
             metrics = session.get(f"{base_url}/metrics", timeout=5).text
             assert "passport_bff_near_cache_hits_total" in metrics and _near_hits(metrics) > 0
             old = session.get(url, timeout=5).json()["updatedAt"]
-            new_time = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat(timespec="milliseconds")
+            new_time = (datetime.now(UTC) - timedelta(seconds=5)).isoformat(timespec="milliseconds")
             emulator.touch_customer(DOCS_CUSTOMER_ID, new_time.replace("+00:00", "Z"))
             assert session.delete(url + "/cache?refresh=true", timeout=5).status_code == 204
             bodies = [session.get(url, timeout=5).json()["updatedAt"] for _ in range(60)]

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -427,9 +428,9 @@ def clear_faults(emulator: EmulatorControl) -> None:
 
 def iso_utc(seconds_ago: float) -> str:
     """An ISO 8601 UTC timestamp with milliseconds and ``Z``, ``seconds_ago`` before now."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    moment = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    moment = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

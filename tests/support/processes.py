@@ -46,7 +46,8 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         process.wait(STOP_TIMEOUT_SECONDS)
 
 
-def wait_until(check, what: str, process: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_SECONDS) -> None:
+def wait_until(check, what: str, process: subprocess.Popen | None = None,
+               timeout: float = START_TIMEOUT_SECONDS) -> None:
     """Poll ``check()`` until it is true; fail with ``what`` if it never is or the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

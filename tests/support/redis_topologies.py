@@ -38,7 +38,7 @@ def redis_cluster() -> Iterator[list[int]]:
                 ["--port", str(port), "--cluster-port", str(free_port()), "--bind", LOOPBACK,
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "",
                  "--appendonly", "no", "--dir", str(node_dir)], node_dir))
-        for port, process in zip(ports, processes):
+        for port, process in zip(ports, processes, strict=True):
             wait_until(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping, f"cluster node {port}", process)
         subprocess.run(["redis-cli", "--cluster", "create", *(f"{LOOPBACK}:{p}" for p in ports),
                         "--cluster-replicas", "0", "--cluster-yes"],

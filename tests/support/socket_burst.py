@@ -48,7 +48,8 @@ class RawAnswer:
         return bytes(self.raw).split(b"\r\n\r\n", 1)[-1]
 
     def __repr__(self) -> str:
-        return f"<RawAnswer {self.status} {self.headers.get('cache-status', '')} {self.elapsed * 1000:.0f}ms {self.error or ''}>"
+        return (f"<RawAnswer {self.status} {self.headers.get('cache-status', '')} "
+                f"{self.elapsed * 1000:.0f}ms {self.error or ''}>")
 
 
 def request_bytes(host: str, port: int, path: str, headers: dict[str, str] | None) -> bytes:
@@ -76,7 +77,7 @@ def socket_burst(targets: Sequence[tuple[str, int, str]], timeout: float = 20.0,
             selector.register(sock, selectors.EVENT_WRITE, answer)
         wait_until_connected(selector, len(answers), deadline)
         start = time.monotonic()
-        for sock, answer in zip(sockets, answers):
+        for sock, answer in zip(sockets, answers, strict=True):
             host, port, path = answer.target
             answer.started = start
             if answer.error is None:

@@ -24,7 +24,8 @@ def test_development_is_the_default_and_points_at_the_emulator():
 
 def test_documented_defaults():
     config = load_config({})
-    assert (config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"], config["CACHE_TTL_MAX_SECONDS"]) == (0.1, 30, 3600)
+    assert (config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"],
+            config["CACHE_TTL_MAX_SECONDS"]) == (0.1, 30, 3600)
     assert config["PORT"] == 8000
 
 
@@ -41,7 +42,8 @@ def test_production_refuses_to_start_without(missing):
 
 def test_production_refuses_the_emulator_credentials():
     with pytest.raises(ConfigError, match="PASSPORT_CLIENT_ID"):
-        load_config({**PRODUCTION, "PASSPORT_CLIENT_ID": "dev-client-id", "PASSPORT_CLIENT_SECRET": "dev-client-secret"})
+        load_config({**PRODUCTION, "PASSPORT_CLIENT_ID": "dev-client-id",
+                     "PASSPORT_CLIENT_SECRET": "dev-client-secret"})
 
 
 def test_secret_can_come_from_a_file(tmp_path):
@@ -133,7 +135,8 @@ def test_development_configures_the_documented_development_key():
 
 
 def test_api_keys_parse_names_hashes_and_scopes():
-    entries = load_config({"AUTH_API_KEYS": f"web:{'A' * 64}, ops:{'b' * 64}:customers.read+customers.purge"})["AUTH_API_KEYS"]
+    entries = load_config(
+        {"AUTH_API_KEYS": f"web:{'A' * 64}, ops:{'b' * 64}:customers.read+customers.purge"})["AUTH_API_KEYS"]
     assert [(e.name, e.sha256_hex, sorted(e.scopes)) for e in entries] == [
         ("web", "a" * 64, ["customers.read"]),
         ("ops", "b" * 64, ["customers.purge", "customers.read"]),

@@ -1,11 +1,11 @@
 """The freshness rule: a tenth of the record's age, clamped, the minimum for future timestamps."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from app.freshness import FreshnessPolicy, ttl_for
 
-NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 DEFAULT = FreshnessPolicy()
 
 
