@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # Flask is imported by the factory only: the gunicorn master imports app.server_errors
+if TYPE_CHECKING:  # Flask is imported by the factory only: the gunicorn master imports app.web.server_errors
     from flask import Flask
 
 
@@ -12,7 +12,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     """Build the app from the environment (``APP_ENV`` picks the config), plus test overrides."""
     from flask import Flask
 
-    from app import (
+    from app.web import (
         api,
         api_collections,
         auth,
@@ -20,9 +20,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
         fast_path,
         framing,
         health,
-        observability,
         openapi,
         ratelimit,
+        request_log,
         request_target,
         security,
         services,
@@ -32,7 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     app = Flask(__name__)
     app.config.from_mapping(load_config(environ))
     app.config.from_mapping(overrides or {})
-    observability.init_app(app)
+    request_log.init_app(app)
     request_target.init_app(app)  # before any other hook: a non-canonical path reaches nothing
     fast_path.init_app(app)  # inside ProxyFix, which security.init_app puts outermost
     security.init_app(app)

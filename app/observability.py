@@ -4,8 +4,9 @@ one log line and one metric sample per request.
 The id is the gateway's ``X-Request-ID`` when it is sane (short, printable, no spaces), otherwise
 a new one; it is echoed in the response, sent to Passport and written in every problem body.
 A request's id, start and time spent on Passport live in its ``RequestTrace``, current (a context
-variable) while the request runs, whichever layer runs it: ``app.fast_path`` begins it, and
-Flask's hooks carry on the same trace when the fast path hands a request over.
+variable) while the request runs, whichever layer runs it: ``app.web.fast_path`` begins it, and
+Flask's hooks (``app.web.request_log``) carry on the same trace when the fast path hands a request
+over. Nothing here imports Flask: the Passport client adds its time to the trace from any layer.
 
 Logs go to stdout, as JSON lines (``LOG_FORMAT=json``, the production default, via
 python-json-logger) or as text for people (``LOG_FORMAT=text``, the development default). The
@@ -24,10 +25,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
-from app import metrics
 from app.redaction import RedactingFilter
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -129,30 +128,9 @@ def sane_request_id(candidate: str | None) -> str:
     return candidate if candidate and SANE_REQUEST_ID.fullmatch(candidate) else str(uuid.uuid4())
 
 
-def start_request() -> None:
-    g.trace = begin_trace(request.environ, request.headers.get(REQUEST_ID_HEADER))
-    g.request_id = g.trace.request_id
-
-
-def finish_request(response: Response) -> Response:
-    trace: RequestTrace | None = g.get("trace")
-    if trace is None:  # refused before the first before_request hook ran
-        trace = begin_trace(request.environ, None)
-    response.headers[REQUEST_ID_HEADER] = trace.request_id
-    elapsed = time.perf_counter() - trace.started
-    route = request.url_rule.rule if request.url_rule else "unmatched"
-    method = request.method if request.method in KNOWN_METHODS else "OTHER"
-    metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
-    metrics.HTTP_DURATION.labels(route).observe(elapsed)
-    caller = g.get("caller")
-    log_access(trace.request_id, request.remote_addr, caller.name if caller else None, method, route,
-               response.status_code, response.headers.get("X-Cache"), trace.upstream_seconds, elapsed)
-    return response
-
-
 def log_access(request_id: str, client: str | None, caller: str | None, method: str, route: str, status: int,
                cache: str | None, upstream_seconds: float, elapsed: float) -> None:
-    """The one log line of a request, whichever path (Flask or ``app.fast_path``) answered it."""
+    """The one log line of a request, whichever path (Flask or ``app.web.fast_path``) answered it."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     fields = {
@@ -168,10 +146,3 @@ def log_access(request_id: str, client: str | None, caller: str | None, method: 
     }
     access_log.info("%s %s %s client=%s caller=%s cache=%s upstream=%.1fms %.1fms", method, route, status,
                     client, caller or "-", cache or "-", fields["upstream_ms"], fields["duration_ms"], extra=fields)
-
-
-def init_app(app: Flask) -> None:
-    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
-    app.before_request(start_request)
-    app.after_request(finish_request)
-    app.teardown_request(lambda _error: end_trace())

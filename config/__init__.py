@@ -92,7 +92,7 @@ class Config:
             "REDIS_BREAKER_FAILURES": env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
             "REDIS_BREAKER_RESET_SECONDS": env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
             "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
-            # Per worker, as many as it serves requests at once; more wait (app.redis_topology).
+            # Per worker, as many as it serves requests at once; more wait (app.store.redis_topology).
             "REDIS_MAX_CONNECTIONS": env.integer("REDIS_MAX_CONNECTIONS", worker_concurrency(env), minimum=1,
                                                  maximum=10_000),
             "CACHE_KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "passport-bff"),
@@ -108,16 +108,16 @@ class Config:
             "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
             # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
             "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
-            # A fetch lock's time to live, renewed while its fetch runs (app.store_lock).
+            # A fetch lock's time to live, renewed while its fetch runs (app.store.lock).
             "CACHE_LOCK_LEASE_SECONDS": env.number("CACHE_LOCK_LEASE_SECONDS", 2.0, minimum=0.2),
-            # Answer customer lookups in a WSGI layer ahead of Flask (app.fast_path); off: Flask alone.
+            # Answer customer lookups in a WSGI layer ahead of Flask (app.web.fast_path); off: Flask alone.
             "HIT_FAST_PATH": env.boolean("HIT_FAST_PATH", True),
             "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),
         }
         settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
         # How long a worker may count a caller's lookups locally before adding them to the shared
-        # window (app.ratelimit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
+        # window (app.web.ratelimit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
         settings["RATELIMIT_SYNC_SECONDS"] = env.number(
             "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0
         )

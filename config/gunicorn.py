@@ -37,9 +37,9 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 if worker_class not in WORKER_CLASSES:
     raise SystemExit(f"GUNICORN_WORKER_CLASS must be one of: {', '.join(WORKER_CLASSES)} (got {worker_class!r})")
 # Each short name loads our subclass of that gunicorn worker, which answers gunicorn's own errors
-# as problem+json (app/server_errors.py). The setting keeps the short name that the hooks below,
+# as problem+json (app/web/server_errors.py). The setting keeps the short name that the hooks below,
 # bench/run.py and the tests compare against.
-SUPPORTED_WORKERS.update(gevent="app.server_errors.GeventWorker", gthread="app.server_errors.ThreadWorker")
+SUPPORTED_WORKERS.update(gevent="app.web.server_errors.GeventWorker", gthread="app.web.server_errors.ThreadWorker")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8")) if worker_class == "gthread" else 1
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

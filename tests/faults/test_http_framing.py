@@ -309,7 +309,7 @@ def test_a_message_gunicorn_refuses_gets_one_problem_and_a_closed_connection(ser
 
 
 def test_an_unexpected_server_error_is_a_500_problem():
-    from app import server_errors
+    from app.web import server_errors
 
     answers = parse_answers(server_errors.problem_answer(server_errors.problem_for(RuntimeError("boom")), "rid-1"))
     problem = the_only_problem(answers, 500)
@@ -319,13 +319,14 @@ def test_an_unexpected_server_error_is_a_500_problem():
 def test_a_bad_response_header_from_the_app_is_a_500_problem_not_a_client_error():
     from gunicorn.http.errors import InvalidResponseHeader
 
-    from app import server_errors
+    from app.web import server_errors
 
     assert server_errors.problem_for(InvalidResponseHeader("X-Bad")).status == 500
 
 
 def test_server_problems_speak_the_apps_problem_vocabulary():
-    from app import errors, observability, security, server_errors
+    from app import observability
+    from app.web import errors, security, server_errors
 
     assert server_errors.TYPE_PREFIX == errors.TYPE_PREFIX
     assert server_errors.PROBLEM_CONTENT_TYPE == errors.PROBLEM_CONTENT_TYPE
@@ -336,7 +337,7 @@ def test_server_problems_speak_the_apps_problem_vocabulary():
 
 
 def test_a_bodiless_request_reaches_the_app_untouched():
-    from app.framing import BodyFraming
+    from app.web.framing import BodyFraming
 
     class Unreadable:
         def read(self, *args: object) -> bytes:

@@ -5,7 +5,7 @@ for 5 s. As soon as the emulator has counted that call, A is SIGKILLed — maste
 respawns), then its worker (pids found under the master in ``/proc``; see
 ``tests.support.cluster.Instance.kill``) — so the lock is never released. Then instance B, on the
 same Redis, is asked for that id with the fault cleared. A's lock lives one lease
-(``CACHE_LOCK_LEASE_SECONDS``) after A's last renewal of it (``app.store_lock``), so B must answer
+(``CACHE_LOCK_LEASE_SECONDS``) after A's last renewal of it (``app.store.lock``), so B must answer
 200 once the lock wait or that lease runs out, whichever comes first:
 
 - "lock-wait-first": lease 8 s, ``CACHE_LOCK_WAIT_SECONDS=3``: B gives up waiting after 3 s and

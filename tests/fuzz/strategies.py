@@ -5,7 +5,7 @@ code under test: Passport bodies are generated from the documented field formats
 8-4-4-4-12 UUID spelling, and the invalid bodies are valid ones with exactly one thing broken.
 
 Lone surrogates and instants at the very ends of datetime's range are kept out of the generators
-of *valid* bodies (they are invalid by design: refused, see ``app.schemas.check_renderable``) and
+of *valid* bodies (they are invalid by design: refused, see ``app.passport.schemas.check_renderable``) and
 exercised by their own regression properties in the test modules.
 """
 from __future__ import annotations
@@ -492,8 +492,8 @@ SANE_REQUEST_IDS = st.tuples(st.sampled_from(LETTERS + DIGITS),
 
 def _docs_customer_etag() -> str:
     """The strong ETag of the docs customer's frontend body (so that some conditional GETs match)."""
-    from app.entry import strong_etag
-    from app.schemas import parse_passport_customer, render_customer
+    from app.passport.schemas import parse_passport_customer, render_customer
+    from app.store.entry import strong_etag
 
     example = json.loads('{"business_name": "changing", "type": "BUSINESS", "created_at": "2025-10-09T10:40:27.446Z", '
                          '"updated_at": "2025-10-09T17:19:27.951Z", "email": "eAqpUh6u@example.com", '

@@ -39,8 +39,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
-from app.entry import decode_entry
-from app.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.passport.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.store.entry import decode_entry
 from tests.fuzz import strategies as fs
 from tests.unit.test_schemas import DOCS_EXAMPLE
 

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import services
-from app.entry import decode_entry
+from app.store.entry import decode_entry
+from app.web import services
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import free_port
 from tests.support.time_travel import customer_key, make_stale

@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from app.breaker import CircuitBreaker
-from app.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable
-from app.redis_topology import connect_redis
+from app.store.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable
+from app.store.redis_topology import connect_redis
 from config import load_config
 from tests.support.processes import free_port
 

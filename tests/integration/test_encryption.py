@@ -5,8 +5,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.breaker import CircuitBreaker
-from app.cache import MemoryStore, RedisStore
-from app.encryption import EncryptedStore
+from app.store.cache import MemoryStore, RedisStore
+from app.store.encryption import EncryptedStore
 from tests.support.emulator import DOCS_CUSTOMER_ID
 
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()

@@ -1,4 +1,4 @@
-"""The lookup fast path (app.fast_path): lookups that end in a customer answered ahead of Flask,
+"""The lookup fast path (app.web.fast_path): lookups that end in a customer answered ahead of Flask,
 exactly as Flask would answer them; problems and everything else left to the Flask route. Real
 Redis, the emulator."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 import pytest
 from flask import Flask, request
 
-from app import services
+from app.web import services
 from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.time_travel import make_stale
@@ -100,7 +100,7 @@ class TestCustomerAnswersSkipFlask:
         with caplog.at_level(logging.WARNING):
             answer = app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "failing-9"})
         assert answer.status_code == 502 and answer.json["request_id"] == "failing-9"
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.customers"]
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.policy.customers"]
         assert warnings and {r.request_id for r in warnings} == {"failing-9"}
 
     def test_an_upper_case_id_is_served_under_the_canonical_id(self, app, flask_saw, emulator):

@@ -1,4 +1,4 @@
-"""FastPathBudget (app.ratelimit): the fast path's hits counted locally, added to the caller's shared
+"""FastPathBudget (app.web.ratelimit): the fast path's hits counted locally, added to the caller's shared
 window (real Redis, the limiter's own storage) at most every sync interval. Only the clock is fake."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.ratelimit import LOOKUP_SCOPE, FastPathBudget
+from app.web.ratelimit import LOOKUP_SCOPE, FastPathBudget
 
 PREFIX = "passport-bff:v1:ratelimit"
 

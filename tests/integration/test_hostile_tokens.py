@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.auth import JwksClient
+from app.web.auth import JwksClient
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.jwks import (
     AUDIENCE,
@@ -253,7 +253,7 @@ class TestUnusableJwksKeys:
     def test_each_unusable_key_is_logged_once_at_warning(self, client, keys, caplog):
         for _ in range(3):
             assert get(client, keys.token()).status_code == 200
-        skipped = [r for r in caplog.records if r.name == "app.auth" and r.levelno == logging.WARNING]
+        skipped = [r for r in caplog.records if r.name == "app.web.auth" and r.levelno == logging.WARNING]
         for kid in self.SKIPPED:
             assert sum(kid in r.getMessage() for r in skipped) == 1, kid
         assert not any("rsa-no-alg" in r.getMessage() or "'rsa-1'" in r.getMessage() for r in skipped)

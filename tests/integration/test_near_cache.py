@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from app.near_cache import NearCache
+from app.store.near_cache import NearCache
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import start_gunicorn, stop
 

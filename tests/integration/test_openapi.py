@@ -11,7 +11,7 @@ from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from app import openapi
+from app.web import openapi
 from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 

@@ -8,10 +8,10 @@ import time
 import pytest
 
 from app.breaker import CircuitBreaker
-from app.passport import (
+from app.passport.client import PassportClient
+from app.passport.errors import (
     PassportBadResponse,
     PassportCircuitOpen,
-    PassportClient,
     PassportServerError,
     PassportTimeout,
     PassportUnreachable,
@@ -111,7 +111,7 @@ def test_redirects_are_not_followed():
 
 
 def test_retry_after_of_a_429_is_bounded_and_read():
-    from app.passport import PassportRateLimited
+    from app.passport.errors import PassportRateLimited
     with scripted_upstream(respond(429, b"", {"Retry-After": "999999", "Content-Length": "0"})) as upstream:
         with pytest.raises(PassportRateLimited) as excinfo:
             client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")

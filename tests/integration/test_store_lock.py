@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from app.breaker import CircuitBreaker
-from app.cache import RedisStore, StoreUnavailable
-from app.redis_topology import connect_redis
-from app.store_lock import LockKeeper, StoreLock
+from app.store.cache import RedisStore, StoreUnavailable
+from app.store.lock import LockKeeper, StoreLock
+from app.store.redis_topology import connect_redis
 from config import load_config
 from tests.support.cluster import poll
 from tests.support.processes import RedisServer, free_port

@@ -22,8 +22,9 @@ import pytest
 import requests
 
 from app.breaker import CircuitBreaker
-from app.passport import PassportBusy, PassportClient, PassportTimeout, is_passport_failure
-from app.upstream_budget import BudgetedAdapter, PassportPoolBusy, attempt_budget
+from app.passport.client import PassportClient
+from app.passport.errors import PassportBusy, PassportTimeout, is_passport_failure
+from app.passport.upstream_budget import BudgetedAdapter, PassportPoolBusy, attempt_budget
 from tests.support.scripted_upstream import (
     Script,
     after,

@@ -1,9 +1,9 @@
 """What the production server does with a request the app lets go up, for Flask's test client.
 
-Why: ``app.framing`` does not answer a request whose body cannot be read (a chunked body past the
+Why: ``app.web.framing`` does not answer a request whose body cannot be read (a chunked body past the
 limit, a body that ends early); it raises, so that gunicorn answers once and closes the connection
-(``app.server_errors``). Flask's test client has no server: the exception would reach the test.
-``as_served(app)`` puts in front of the app the answer ``app.server_errors`` gives — the same
+(``app.web.server_errors``). Flask's test client has no server: the exception would reach the test.
+``as_served(app)`` puts in front of the app the answer ``app.web.server_errors`` gives — the same
 problem table, the same bytes — so tests that drive the app in-process see what a client of the
 real server sees. Anything the server would answer with a 500 still goes up: a test must see it.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from app.server_errors import INTERNAL_ERROR, REQUEST_ID_HEADER, problem_answer, problem_for, request_id_for
+from app.web.server_errors import INTERNAL_ERROR, REQUEST_ID_HEADER, problem_answer, problem_for, request_id_for
 
 
 class ParsedRequest:
@@ -26,7 +26,7 @@ class ParsedRequest:
 
 
 def server_answer(exc: BaseException, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Status, headers and body of the answer ``app.server_errors`` writes for ``exc``."""
+    """Status, headers and body of the answer ``app.web.server_errors`` writes for ``exc``."""
     raw = problem_answer(problem_for(exc), request_id_for(ParsedRequest(environ)))
     head, body = raw.split(b"\r\n\r\n", 1)
     status_line, *lines = head.decode("latin-1").split("\r\n")

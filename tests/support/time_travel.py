@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import redis
 
-from app.entry import decode_entry, encode_entry
+from app.store.entry import decode_entry, encode_entry
 
 
 def customer_key(customer_id: str) -> str:

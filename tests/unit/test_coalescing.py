@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.coalescing import SingleFlight
+from app.policy.coalescing import SingleFlight
 
 CALLERS = 8
 

@@ -217,7 +217,7 @@ def test_invalid_redis_and_log_settings_name_the_variable(environ, name):
 
 
 def test_tls_files_reach_the_client_options(tmp_path):
-    from app.redis_topology import client_options
+    from app.store.redis_topology import client_options
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     config = load_config({"REDIS_URL": "rediss://cache:6380/0", "REDIS_TLS_CA_FILE": str(ca)})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.entry import decode_entry, encode_entry, found_entry, not_found_entry, strong_etag
+from app.store.entry import decode_entry, encode_entry, found_entry, not_found_entry, strong_etag
 
 BODY = b'{"id":"x","name":"Caf\xc3\xa9\nLine"}'
 ENTRY = found_entry(BODY, fetched_at=1000.5, updated_at=900.25, fresh_seconds=30)

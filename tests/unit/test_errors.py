@@ -6,21 +6,22 @@ import json
 import pytest
 from flask import Flask
 
-from app import errors, passport
+from app.passport import errors as passport_errors
+from app.web import errors
 
 EXPECTED_STATUS = [
-    (passport.PassportNotFound("x"), 404),
-    (passport.PassportForbidden("x"), 403),
-    (passport.PassportUnauthorized("x"), 502),
-    (passport.PassportCredentialsRejected("x"), 502),
-    (passport.PassportRejectedRequest("x"), 502),
-    (passport.PassportRateLimited(7), 503),
-    (passport.PassportServerError(500), 502),
-    (passport.PassportTimeout("x"), 504),
-    (passport.PassportBusy("x"), 504),
-    (passport.PassportUnreachable("x"), 502),
-    (passport.PassportBadResponse("x"), 502),
-    (passport.PassportCircuitOpen(3), 503),
+    (passport_errors.PassportNotFound("x"), 404),
+    (passport_errors.PassportForbidden("x"), 403),
+    (passport_errors.PassportUnauthorized("x"), 502),
+    (passport_errors.PassportCredentialsRejected("x"), 502),
+    (passport_errors.PassportRejectedRequest("x"), 502),
+    (passport_errors.PassportRateLimited(7), 503),
+    (passport_errors.PassportServerError(500), 502),
+    (passport_errors.PassportTimeout("x"), 504),
+    (passport_errors.PassportBusy("x"), 504),
+    (passport_errors.PassportUnreachable("x"), 502),
+    (passport_errors.PassportBadResponse("x"), 502),
+    (passport_errors.PassportCircuitOpen(3), 503),
 ]
 
 
@@ -38,11 +39,12 @@ def test_passport_error_maps_to_status(error, status):
 
 def test_every_passport_error_class_has_a_mapping():
     leaf_classes = {type(error) for error, _ in EXPECTED_STATUS}
-    defined = {c for c in vars(passport).values() if isinstance(c, type) and issubclass(c, passport.PassportError)}
-    assert defined - {passport.PassportError} == leaf_classes
+    defined = {c for c in vars(passport_errors).values()
+               if isinstance(c, type) and issubclass(c, passport_errors.PassportError)}
+    assert defined - {passport_errors.PassportError} == leaf_classes
 
 
-@pytest.mark.parametrize("error", [passport.PassportRateLimited(7), passport.PassportCircuitOpen(7)])
+@pytest.mark.parametrize("error", [passport_errors.PassportRateLimited(7), passport_errors.PassportCircuitOpen(7)])
 def test_retry_after_is_passed_on(app, error):
     with app.test_request_context():
         response = errors.handle_passport_error(error)
@@ -53,7 +55,7 @@ def test_problem_document_has_the_rfc_9457_members_and_the_request_id(app):
     with app.test_request_context():
         from flask import g
         g.request_id = "req-1"
-        response = errors.handle_passport_error(passport.PassportTimeout("internal detail"))
+        response = errors.handle_passport_error(passport_errors.PassportTimeout("internal detail"))
     assert response.content_type == "application/problem+json"
     body = json.loads(response.get_data())
     assert set(body) == {"type", "title", "status", "detail", "request_id"}

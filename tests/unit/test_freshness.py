@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.freshness import FreshnessPolicy, ttl_for
+from app.policy.freshness import FreshnessPolicy, ttl_for
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 DEFAULT = FreshnessPolicy()

@@ -1,4 +1,4 @@
-"""Which key may verify which token: the pure rules of ``app.auth``, and its last-resort net."""
+"""Which key may verify which token: the pure rules of ``app.web.auth``, and its last-resort net."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.auth import JwtVerifier, describe_jwk, jwk_refusal, key_fits
+from app.web.auth import JwtVerifier, describe_jwk, jwk_refusal, key_fits
 from tests.support.jwks import b64url, public_jwk, standard_claims
 
 SECRET = "s" * 40

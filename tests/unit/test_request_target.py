@@ -1,9 +1,9 @@
-"""app.request_target: which raw paths are the canonical spelling (RFC 3986 section 6.2.2)."""
+"""app.web.request_target: which raw paths are the canonical spelling (RFC 3986 section 6.2.2)."""
 from __future__ import annotations
 
 import pytest
 
-from app.request_target import non_canonical_reason, raw_path
+from app.web.request_target import non_canonical_reason, raw_path
 
 ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.passport.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[3] / "shared" / "passport" / "customer-example.json"
 DOCS_EXAMPLE = {

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from app import passport
-from app.customers import decode_failure, encode_failure
+from app.passport import errors as passport_errors
+from app.policy.customers import decode_failure, encode_failure
 
 
 @pytest.mark.parametrize(
     "error",
-    [passport.PassportTimeout("x"), passport.PassportUnreachable("x"), passport.PassportServerError(503),
-     passport.PassportRateLimited(7), passport.PassportCircuitOpen(4), passport.PassportBadResponse("x"),
-     passport.PassportForbidden("x"), passport.PassportCredentialsRejected("x")],
+    [passport_errors.PassportTimeout("x"), passport_errors.PassportUnreachable("x"),
+     passport_errors.PassportServerError(503), passport_errors.PassportRateLimited(7),
+     passport_errors.PassportCircuitOpen(4), passport_errors.PassportBadResponse("x"),
+     passport_errors.PassportForbidden("x"), passport_errors.PassportCredentialsRejected("x")],
 )
 def test_failure_round_trips_with_its_number(error):
     rebuilt = decode_failure(encode_failure(error, at=100.0), since=99.0)
@@ -21,7 +22,7 @@ def test_failure_round_trips_with_its_number(error):
 
 
 def test_a_failure_from_before_the_wait_began_is_ignored():
-    assert decode_failure(encode_failure(passport.PassportTimeout("x"), at=100.0), since=100.5) is None
+    assert decode_failure(encode_failure(passport_errors.PassportTimeout("x"), at=100.0), since=100.5) is None
 
 
 @pytest.mark.parametrize("raw", [None, b"", b"garbage", b"1.0 NotAnError 0", b"1.0 PassportTimeout", b"x y z"])

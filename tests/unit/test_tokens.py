@@ -5,10 +5,11 @@ import threading
 
 import pytest
 
-from app.cache import CacheKeys, MemoryStore
-from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
-from app.store_lock import LockKeeper
-from app.tokens import TokenProvider
+from app.passport.client import TokenGrant
+from app.passport.errors import PassportCredentialsRejected, PassportUnauthorized
+from app.passport.tokens import TokenProvider
+from app.store.cache import CacheKeys, MemoryStore
+from app.store.lock import LockKeeper
 
 KEYS = CacheKeys("test")
 ACCOUNT = "acct"

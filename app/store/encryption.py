@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from app.cache import CacheStore
+from app.store.cache import CacheStore
 
 
 class EncryptedStore:

@@ -1,11 +1,11 @@
 """The cache store: a small bytes interface with a Redis and an in-process implementation.
 
-Stores know nothing of customers; the cache policy (``app.customers``) decides what to keep and
+Stores know nothing of customers; the cache policy (``app.policy.customers``) decides what to keep and
 for how long. A Redis failure is logged here with the operation and key and raised as
 ``StoreUnavailable``, the one exception callers handle: they **fail open** and carry on without
 the store, so that a sick Redis slows passport-bff down to Passport's pace instead of taking it
 down (the lesson of alphagov/notifications-utils' Redis client). A command this worker could not
-send because all its connections stayed busy (``MaxConnectionsError``, see ``app.redis_topology``)
+send because all its connections stayed busy (``MaxConnectionsError``, see ``app.store.redis_topology``)
 is unavailable too, but it is not counted against Redis: it never opens the breaker.
 
 Keys come from ``CacheKeys`` alone: namespaced by ``CACHE_KEY_PREFIX``, versioned with the stored
@@ -26,7 +26,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import MaxConnectionsError
 
 from app.breaker import CircuitBreaker, CircuitOpen
-from app.near_cache import NearCache
+from app.store.near_cache import NearCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

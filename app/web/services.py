@@ -12,17 +12,17 @@ from typing import Any
 from flask import Flask, current_app
 
 from app.breaker import CircuitBreaker
-from app.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
-from app.customers import CachePolicy, CustomerService
-from app.encryption import EncryptedStore
-from app.freshness import FreshnessPolicy
-from app.listing import ListingService
 from app.metrics import record_breaker_state
-from app.near_cache import NearCache
-from app.passport import PassportClient
-from app.redis_topology import connect_redis
-from app.store_lock import LockKeeper
-from app.tokens import TokenProvider, account_for
+from app.passport.client import PassportClient
+from app.passport.tokens import TokenProvider, account_for
+from app.policy.customers import CachePolicy, CustomerService
+from app.policy.freshness import FreshnessPolicy
+from app.policy.listing import ListingService
+from app.store.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
+from app.store.encryption import EncryptedStore
+from app.store.lock import LockKeeper
+from app.store.near_cache import NearCache
+from app.store.redis_topology import connect_redis
 from config import redis_enabled
 
 EXTENSION = "passport_bff"
@@ -128,6 +128,6 @@ def services() -> Services:
 
 
 def of(app: Flask) -> Services:
-    """The services of ``app``, outside a request context (``app.fast_path``)."""
+    """The services of ``app``, outside a request context (``app.web.fast_path``)."""
     services: Services = app.extensions[EXTENSION]
     return services

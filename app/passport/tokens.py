@@ -4,7 +4,7 @@ Passport has no refresh token; a token is simply requested again with the client
 when it nears ``expires_in`` or when Passport refuses it (tokens can be revoked early). The token
 lives in the shared store so that one fetch serves the whole cluster, with an in-process copy so
 that most requests do not even ask the store. Only one worker fetches at a time: it holds a
-store lock (``app.store_lock``: a short lease renewed while the fetch runs) while the others
+store lock (``app.store.lock``: a short lease renewed while the fetch runs) while the others
 poll the store for its result for a bounded time, then fetch on their own rather than wait on.
 Without the store (Redis down) each process keeps and renews its own token.
 
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from app import metrics
-from app.cache import CacheKeys, CacheStore, StoreUnavailable
-from app.passport import PassportCredentialsRejected, PassportUnauthorized, TokenGrant
-from app.store_lock import LockKeeper, StoreLock
+from app.passport.client import TokenGrant
+from app.passport.errors import PassportCredentialsRejected, PassportUnauthorized
+from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
+from app.store.lock import LockKeeper, StoreLock
 
 log = logging.getLogger(__name__)
 

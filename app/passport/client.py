@@ -1,24 +1,11 @@
 """The Passport client: every HTTP call to Passport, with a timeout on each, errors translated here.
 
-Exceptions raised by this module (and only these; no ``requests`` exception escapes it)::
-
-    PassportError
-     ├── PassportNotFound            404: no customer with that id
-     ├── PassportForbidden           403: our entity may not see this customer
-     ├── PassportUnauthorized        401: token expired, revoked or lacking scope
-     ├── PassportCredentialsRejected the token endpoint refused our client credentials
-     ├── PassportRejectedRequest     any other 4xx
-     ├── PassportRateLimited         429, with the Retry-After Passport asked for
-     ├── PassportServerError         5xx
-     ├── PassportTimeout             no (complete) answer within the configured time
-     ├── PassportUnreachable         connection refused, reset or broken mid-answer
-     ├── PassportCircuitOpen         Passport failed repeatedly; not called for a while
-     └── PassportBadResponse         a 200 whose body is not JSON, too large, or malformed
+Its exceptions are the tree of ``app.passport.errors``.
 
 Resilience lives here too, around each call: a customer GET is retried (tenacity: jittered
 exponential backoff) only on connection errors and 502/503/504, inside one overall deadline;
 each attempt, however its bytes trickle, ends by its own time budget and by that deadline
-(``app.upstream_budget``); every call passes a circuit breaker that opens on failures of Passport
+(``app.passport.upstream_budget``); every call passes a circuit breaker that opens on failures of Passport
 itself (timeouts, connection errors, 5xx, 429), never on a 404, a 403 or one customer's bad body.
 
 Passport's error bodies are undocumented and never relied upon: they are read (bounded) and
@@ -43,8 +30,24 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_befo
 from app import metrics
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
-from app.schemas import FullMatch
-from app.upstream_budget import BudgetedAdapter, PassportPoolBusy, attempt_budget
+from app.passport.errors import (
+    PassportBadResponse,
+    PassportBusy,
+    PassportCircuitOpen,
+    PassportCredentialsRejected,
+    PassportForbidden,
+    PassportNotFound,
+    PassportRateLimited,
+    PassportRejectedRequest,
+    PassportServerError,
+    PassportTimeout,
+    PassportUnauthorized,
+    PassportUnreachable,
+    is_passport_failure,
+    is_retryable,
+)
+from app.passport.schemas import FullMatch
+from app.passport.upstream_budget import BudgetedAdapter, PassportPoolBusy, attempt_budget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,83 +62,8 @@ DEFAULT_RETRY_AFTER_SECONDS = 5
 MAX_RETRY_AFTER_SECONDS = 3600
 
 
-class PassportError(Exception):
-    """Passport could not give us what we asked for."""
-
-
-class PassportNotFound(PassportError):
-    pass
-
-
-class PassportForbidden(PassportError):
-    pass
-
-
-class PassportUnauthorized(PassportError):
-    pass
-
-
-class PassportCredentialsRejected(PassportError):
-    pass
-
-
-class PassportRejectedRequest(PassportError):
-    pass
-
-
-class PassportRateLimited(PassportError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"rate limited, retry after {retry_after}s")
-        self.retry_after = retry_after
-
-
-class PassportServerError(PassportError):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"answered {status}")
-        self.status = status
-
-
-class PassportTimeout(PassportError):
-    pass
-
-
-class PassportBusy(PassportTimeout):
-    """No connection to Passport came free within the attempt: this worker is busy, Passport may be well.
-
-    A timeout to the caller (504, or the stale copy), but not counted against Passport's breaker.
-    """
-
-
-class PassportUnreachable(PassportError):
-    pass
-
-
-class PassportBadResponse(PassportError):
-    pass
-
-
-class PassportCircuitOpen(PassportError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"circuit open, retry after {retry_after}s")
-        self.retry_after = retry_after
-
-
-# Failures that say Passport itself is unwell: they count toward the breaker.
-PASSPORT_FAILURES = (PassportTimeout, PassportUnreachable, PassportServerError, PassportRateLimited)
-RETRYABLE_STATUSES = frozenset({502, 503, 504})
 STATUS_OUTCOMES = {200: "ok", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
 MAX_BACKOFF_SECONDS = 1.0
-
-
-def is_passport_failure(error: BaseException) -> bool:
-    return isinstance(error, PASSPORT_FAILURES) and not isinstance(error, PassportBusy)
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Retry what another attempt may fix without doubling load on a slow Passport: no timeouts."""
-    if isinstance(error, PassportServerError):
-        return error.status in RETRYABLE_STATUSES
-    return isinstance(error, PassportUnreachable)
 
 
 @dataclass(frozen=True)
@@ -308,7 +236,7 @@ class PassportClient:
         """Make one attempt: connect, send, read the head and the body, all by the attempt's end.
 
         The attempt ends ``PASSPORT_TIMEOUT_SECONDS`` after it starts, or at the fetch's deadline
-        if that comes first; ``app.upstream_budget`` holds every socket operation to it.
+        if that comes first; ``app.passport.upstream_budget`` holds every socket operation to it.
         """
         if request_id:
             headers["X-Request-ID"] = request_id

@@ -11,12 +11,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.auth import public
 from app.breaker import CLOSED
-from app.cache import StoreUnavailable
 from app.metrics import exposition
-from app.passport import PassportError
-from app.services import Services, services
+from app.passport.errors import PassportError
+from app.store.cache import StoreUnavailable
+from app.web.auth import public
+from app.web.services import Services, services
 
 bp = Blueprint("health", __name__)
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.cache import CacheStore, StoreUnavailable
+from app.store.cache import CacheStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

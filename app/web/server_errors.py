@@ -3,7 +3,7 @@
 Why: gunicorn refuses some requests before the app runs — a request line or header it cannot
 parse, too long a request line, too many or too large headers, a transfer coding it does not
 implement — and answers the errors that reach it from the app's side of the socket: a broken body
-(``app.framing`` lets it come up so that the connection is closed), an app crash. Stock gunicorn
+(``app.web.framing`` lets it come up so that the connection is closed), an app crash. Stock gunicorn
 writes those answers as ``text/html``; every other error of this service is
 ``application/problem+json`` with a request id (README "Errors"). ``GeventWorker`` and
 ``ThreadWorker`` are gunicorn's gevent and gthread workers with that one method replaced:
@@ -20,7 +20,7 @@ Not problem+json, because nothing can be sent in its place: an answer the app al
 when it failed (gunicorn cuts the connection), a request a worker timeout aborts (the worker is
 killed), and a connection that closed before its request was complete. Outside these worker
 classes (``flask run``, ``gunicorn -k gevent`` without ``config/gunicorn.py``) the servers' own
-answers stay theirs. This module must not import Flask (``app.errors``, ``app.observability``): the
+answers stay theirs. This module must not import Flask (``app.web.errors``, ``app.observability``): the
 gunicorn master imports it, long before a worker builds the app.
 """
 from __future__ import annotations
@@ -38,9 +38,9 @@ from gunicorn import util
 from gunicorn.http import errors as http
 from gunicorn.workers import ggevent, gthread
 
-from app.framing import IncompleteRequestBody, RequestBodyTooLarge
+from app.web.framing import IncompleteRequestBody, RequestBodyTooLarge
 
-# Copies of what app.errors, app.observability and app.security say, which this module cannot
+# Copies of what app.web.errors, app.observability and app.web.security say, which this module cannot
 # import (they import Flask); tests/faults/test_http_framing.py keeps them equal.
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:passport-bff:problem:"

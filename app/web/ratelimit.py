@@ -21,9 +21,9 @@ from flask_limiter import Limiter, RequestLimit
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
 
-from app.auth import Caller
-from app.errors import ProblemType, problem_response
-from app.redis_topology import limiter_storage_options, limiter_storage_uri
+from app.store.redis_topology import limiter_storage_options, limiter_storage_uri
+from app.web.auth import Caller
+from app.web.errors import ProblemType, problem_response
 from config import redis_enabled
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ BUDGET_EXTENSION = "passport_bff_fast_path_budget"
 # Flask-Limiter counts default limits per endpoint: the lookup route's name is its scope.
 LOOKUP_SCOPE = "customers.get_customer"
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
-# Set in the WSGI environ by app.fast_path on a lookup it has counted with FastPathBudget and then
+# Set in the WSGI environ by app.web.fast_path on a lookup it has counted with FastPathBudget and then
 # handed to Flask (a problem to render): Flask-Limiter must not count it a second time.
 COUNTED = "passport_bff.rate_counted"
 
@@ -101,7 +101,7 @@ def fast_path_budget(app: Flask) -> FastPathBudget | None:
 
 
 class FastPathBudget:
-    """Rate limits for the lookups ``app.fast_path`` takes on, without a Redis call per request.
+    """Rate limits for the lookups ``app.web.fast_path`` takes on, without a Redis call per request.
 
     Why: the limiter's Redis script costs a worker more CPU than the rest of a hit. Each worker
     counts a caller's lookups in memory — those it answers, and those it hands to Flask marked

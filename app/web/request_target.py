@@ -17,7 +17,7 @@ up. A raw character that should have been percent-encoded (a space, ``{``, a non
 left to the routes: no path of ours holds one, so no spelling of it reaches a resource, and an id
 holding one is a 400 like any other bad id. The query string is not judged: routes read their
 parameters decoded, by name. A server that
-sets no raw target (none of ours) is not judged either. ``app.fast_path`` only takes lookups whose
+sets no raw target (none of ours) is not judged either. ``app.web.fast_path`` only takes lookups whose
 raw path is their ``PATH_INFO``, which a canonical lookup path always is.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 
-from app.errors import NON_CANONICAL_PATH, Problem
+from app.web.errors import NON_CANONICAL_PATH, Problem
 
 RAW_TARGET_KEYS = ("RAW_URI", "REQUEST_URI")  # gunicorn sets RAW_URI; Werkzeug sets both
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")

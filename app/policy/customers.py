@@ -2,12 +2,12 @@
 
 This is the module to read first. A lookup reads the customer's entry from the store, then:
 
-1. **Fresh** (within the freshness its ``updated_at`` earned, ``app.freshness``): serve the stored
+1. **Fresh** (within the freshness its ``updated_at`` earned, ``app.policy.freshness``): serve the stored
    bytes as they are — ``HIT``. A remembered 404 is served the same way (negative caching).
 2. **Stale, within stale-while-revalidate**: serve the stale copy at once — ``STALE`` — and let
    exactly one refresh run in the background (whoever wins the customer's lock, cluster-wide).
 3. **Otherwise fetch, coalesced**: the threads of this process share one fetch
-   (``app.coalescing``), and processes share one through the customer's store lock (``SET NX
+   (``app.policy.coalescing``), and processes share one through the customer's store lock (``SET NX
    PX`` with an owner value, compare-and-delete release, TTL above the fetch deadline). Waiters
    poll for the winner's entry for a bounded time (nginx's ``proxy_cache_lock_timeout``), then
    fetch without caching. A dead lock holder's lock expires and the next request takes over. If
@@ -30,31 +30,32 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
-from app import metrics, passport
-from app.cache import CacheKeys, CacheStore, StoreUnavailable
-from app.coalescing import SingleFlight
-from app.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
-from app.freshness import FreshnessPolicy, ttl_for
-from app.passport import (
+from app import metrics
+from app.passport import errors as passport_errors
+from app.passport.client import PassportClient
+from app.passport.errors import (
     PassportBadResponse,
     PassportCircuitOpen,
-    PassportClient,
     PassportError,
     PassportForbidden,
     PassportNotFound,
     PassportRateLimited,
     PassportServerError,
 )
-from app.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
-from app.store_lock import LockKeeper, StoreLock
-from app.tokens import TokenProvider
+from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
+from app.passport.tokens import TokenProvider
+from app.policy.coalescing import SingleFlight
+from app.policy.freshness import FreshnessPolicy, ttl_for
+from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
+from app.store.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
+from app.store.lock import LockKeeper, StoreLock
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "passport-bff"
 FIRST_POLL_SECONDS = 0.01
 SHAREABLE_FAILURES = {
-    cls.__name__: cls for cls in vars(passport).values()
+    cls.__name__: cls for cls in vars(passport_errors).values()
     if isinstance(cls, type) and issubclass(cls, PassportError) and cls is not PassportError
 }
 MAX_POLL_SECONDS = 0.1
@@ -155,7 +156,7 @@ class CustomerService:
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id.
 
-        ``read`` is what this request already read of this customer's entry (``app.fast_path``
+        ``read`` is what this request already read of this customer's entry (``app.web.fast_path``
         reads it first), so that a miss does not read the store twice.
         """
         if read is None:
@@ -174,7 +175,7 @@ class CustomerService:
     def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
 
-        For ``app.fast_path``: it decides nothing else, so on a None ``lookup`` (given the same
+        For ``app.web.fast_path``: it decides nothing else, so on a None ``lookup`` (given the same
         read) decides everything else (stale, 404, fetch, store down).
         """
         entry = read.entry

@@ -7,13 +7,13 @@ from typing import Any
 import marshmallow as ma
 from flask import Blueprint, Response, g, request
 
-from app.api import JSON, UUID_PATTERN
-from app.auth import CUSTOMER_NOT_ALLOWED, require_scope
-from app.errors import INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER, Problem, problem_from_passport
 from app.metrics import CACHE_REQUESTS
-from app.passport import PassportError
-from app.schemas import BATCH_GET, LIST_QUERY
-from app.services import services
+from app.passport.errors import PassportError
+from app.passport.schemas import BATCH_GET, LIST_QUERY
+from app.web.api import JSON, UUID_PATTERN
+from app.web.auth import CUSTOMER_NOT_ALLOWED, require_scope
+from app.web.errors import INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER, Problem, problem_from_passport
+from app.web.services import services
 
 bp = Blueprint("customer_collections", __name__)
 

@@ -33,7 +33,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
-from app.errors import Problem, ProblemType
+from app.web.errors import Problem, ProblemType
 from config.security import DEFAULT_SCOPES, SCOPES, ApiKeyEntry
 
 F = TypeVar("F", bound=Callable[..., Any])

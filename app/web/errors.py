@@ -15,7 +15,7 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from app import passport
+from app.passport import errors as passport_errors
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,20 @@ UPSTREAM_RATE_LIMITED = ProblemType("upstream-rate-limited", 503, "Passport is r
 UPSTREAM_CIRCUIT_OPEN = ProblemType("upstream-circuit-open", 503, "Passport is failing; not calling it for now")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
 
-PASSPORT_PROBLEMS: dict[type[passport.PassportError], tuple[ProblemType, str]] = {
-    passport.PassportError: (UPSTREAM_ERROR, "Passport could not answer."),
-    passport.PassportNotFound: (CUSTOMER_NOT_FOUND, "Passport has no customer with this id."),
-    passport.PassportForbidden: (CUSTOMER_FORBIDDEN, "Passport does not allow access to this customer."),
-    passport.PassportUnauthorized: (UPSTREAM_AUTH_FAILED, "Passport refused our access token."),
-    passport.PassportCredentialsRejected: (UPSTREAM_AUTH_FAILED, "Passport refused our credentials."),
-    passport.PassportRejectedRequest: (UPSTREAM_ERROR, "Passport rejected the request."),
-    passport.PassportRateLimited: (UPSTREAM_RATE_LIMITED, "Passport asked us to slow down; retry later."),
-    passport.PassportServerError: (UPSTREAM_ERROR, "Passport failed to answer."),
-    passport.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
-    passport.PassportBusy: (UPSTREAM_TIMEOUT, "No connection to Passport came free within the time limit."),
-    passport.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
-    passport.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
-    passport.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),
+PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, str]] = {
+    passport_errors.PassportError: (UPSTREAM_ERROR, "Passport could not answer."),
+    passport_errors.PassportNotFound: (CUSTOMER_NOT_FOUND, "Passport has no customer with this id."),
+    passport_errors.PassportForbidden: (CUSTOMER_FORBIDDEN, "Passport does not allow access to this customer."),
+    passport_errors.PassportUnauthorized: (UPSTREAM_AUTH_FAILED, "Passport refused our access token."),
+    passport_errors.PassportCredentialsRejected: (UPSTREAM_AUTH_FAILED, "Passport refused our credentials."),
+    passport_errors.PassportRejectedRequest: (UPSTREAM_ERROR, "Passport rejected the request."),
+    passport_errors.PassportRateLimited: (UPSTREAM_RATE_LIMITED, "Passport asked us to slow down; retry later."),
+    passport_errors.PassportServerError: (UPSTREAM_ERROR, "Passport failed to answer."),
+    passport_errors.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
+    passport_errors.PassportBusy: (UPSTREAM_TIMEOUT, "No connection to Passport came free within the time limit."),
+    passport_errors.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
+    passport_errors.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
+    passport_errors.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),
 }
 
 
@@ -73,11 +73,11 @@ class Problem(HTTPException):
         self.extra_headers = headers or {}
 
 
-def problem_from_passport(error: passport.PassportError) -> Problem:
+def problem_from_passport(error: passport_errors.PassportError) -> Problem:
     """Translate a Passport failure into what the frontend is told."""
     kind, detail = next(PASSPORT_PROBLEMS[c] for c in type(error).__mro__ if c in PASSPORT_PROBLEMS)
     headers = {}
-    if isinstance(error, (passport.PassportRateLimited, passport.PassportCircuitOpen)):
+    if isinstance(error, (passport_errors.PassportRateLimited, passport_errors.PassportCircuitOpen)):
         headers["Retry-After"] = str(error.retry_after)
     return Problem(kind, detail, headers)
 
@@ -101,7 +101,7 @@ def handle_problem(error: Problem) -> Response:
     return problem_response(error.kind, error.description or error.kind.title, error.extra_headers)
 
 
-def handle_passport_error(error: passport.PassportError) -> Response:
+def handle_passport_error(error: passport_errors.PassportError) -> Response:
     return handle_problem(problem_from_passport(error))
 
 
@@ -123,6 +123,6 @@ def handle_unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Route every error of ``app`` to a problem document."""
     app.register_error_handler(Problem, handle_problem)
-    app.register_error_handler(passport.PassportError, handle_passport_error)
+    app.register_error_handler(passport_errors.PassportError, handle_passport_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

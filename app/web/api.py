@@ -7,10 +7,12 @@ from flask import Blueprint, Flask, Response, g, request
 from werkzeug.http import parse_etags, unquote_etag
 from werkzeug.routing import PathConverter
 
-from app.auth import authorize_customers, require_scope
-from app.cache import StoreUnavailable
-from app.customers import CacheResult, CustomerAnswer
-from app.errors import (
+from app.metrics import CACHE_REQUESTS
+from app.passport.errors import PassportError
+from app.policy.customers import CacheResult, CustomerAnswer
+from app.store.cache import StoreUnavailable
+from app.web.auth import authorize_customers, require_scope
+from app.web.errors import (
     CACHE_UNAVAILABLE,
     CUSTOMER_NOT_FOUND,
     INVALID_CUSTOMER_ID,
@@ -18,9 +20,7 @@ from app.errors import (
     Problem,
     problem_from_passport,
 )
-from app.metrics import CACHE_REQUESTS
-from app.passport import PassportError
-from app.services import services
+from app.web.services import services
 
 bp = Blueprint("customers", __name__)
 
@@ -29,7 +29,7 @@ bp = Blueprint("customers", __name__)
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 JSON = "application/json"
 UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
-# Set in the WSGI environ by app.fast_path to (customer id, outcome) when its lookup ended in a
+# Set in the WSGI environ by app.web.fast_path to (customer id, outcome) when its lookup ended in a
 # problem for this route to render: a not-found answer, or the PassportError it raised.
 LOOKUP_OUTCOME = "passport_bff.lookup_outcome"
 
@@ -73,7 +73,7 @@ def get_customer(customer_id: str) -> Response:
 
 
 def looked_up_already(customer_id: str) -> CustomerAnswer | None:
-    """The outcome ``app.fast_path`` reached for this lookup, if it handed one over (an error is raised)."""
+    """The outcome ``app.web.fast_path`` reached for this lookup, if it handed one over (an error is raised)."""
     handed_id, outcome = request.environ.get(LOOKUP_OUTCOME, (None, None))
     if handed_id != customer_id:
         return None

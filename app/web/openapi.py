@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of passport-bff (``/openapi.json``) and its interactive page (``/docs``).
 
 Why apispec and not flask-smorest: flask-smorest would have us rewrite the routes as its blueprints
-with its own argument parsing and error handling, next to what ``app/api.py``, ``app/auth.py``
-(``@public``, scopes) and ``app/errors.py`` (problem+json) already do. apispec with its marshmallow
+with its own argument parsing and error handling, next to what ``app/web/api.py``, ``app/web/auth.py``
+(``@public``, scopes) and ``app/web/errors.py`` (problem+json) already do. apispec with its marshmallow
 plugin only *describes*: the routes stay plain Flask views, the bodies are the real marshmallow
 schemas (``CustomerSchema`` is what frontends receive, so the document cannot drift from it), and
 every path is read from the app's URL map. What the schemas cannot say — parameters, status codes,
@@ -36,8 +36,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory, url_for
 from marshmallow import fields, validate
 
-from app.api import UUID_PATTERN
-from app.auth import (
+from app.breaker import CLOSED, HALF_OPEN, OPEN
+from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
+from app.passport.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
+from app.web.api import UUID_PATTERN
+from app.web.auth import (
     API_KEY_HEADER,
     AUTH_UNAVAILABLE,
     CUSTOMER_NOT_ALLOWED,
@@ -45,8 +48,7 @@ from app.auth import (
     UNAUTHENTICATED,
     public,
 )
-from app.breaker import CLOSED, HALF_OPEN, OPEN
-from app.errors import (
+from app.web.errors import (
     CACHE_UNAVAILABLE,
     CUSTOMER_FORBIDDEN,
     CUSTOMER_NOT_FOUND,
@@ -64,8 +66,6 @@ from app.errors import (
     UPSTREAM_UNREACHABLE,
     ProblemType,
 )
-from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
-from app.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
 
 OPENAPI_VERSION = "3.1.0"
 API_TITLE = "passport-bff"
@@ -96,7 +96,7 @@ CACHE_STATUS_PATTERN = "^passport-bff; "
 # TYPE_PREFIX is letters, colons and hyphens only: literal in a regular expression.
 PROBLEM_TYPE_PATTERN = f"^{TYPE_PREFIX}[a-z0-9-]+$"
 UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
-REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any case (app/api.py)
+REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any case (app/web/api.py)
 
 # Swagger UI, from the dist folder of the flask-swagger-ui package; only these files are served.
 SWAGGER_UI_PACKAGE = "flask_swagger_ui"
@@ -152,7 +152,7 @@ bp = Blueprint("openapi", __name__)
 # --- Schemas that only this document needs -------------------------------------------------------
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, as ``app/errors.py`` renders every error."""
+    """RFC 9457 problem details, as ``app/web/errors.py`` renders every error."""
 
     type = fields.String(required=True, validate=validate.Regexp(PROBLEM_TYPE_PATTERN),
                          metadata={"description": f"`{TYPE_PREFIX}` + the problem's slug.",
@@ -189,7 +189,7 @@ class FailedLookupSchema(ma.Schema):
 
 
 class BatchGetResultSchema(ma.Schema):
-    """``POST /v1/customers:batchGet``'s body (rendered in ``app/api_collections.py``)."""
+    """``POST /v1/customers:batchGet``'s body (rendered in ``app/web/api_collections.py``)."""
 
     customers = fields.List(fields.Nested(CustomerSchema), required=True,
                             metadata={"description": "The customers found, in the order asked."})
@@ -206,7 +206,7 @@ class PageInfoSchema(ma.Schema):
 
 
 class CustomerPageSchema(ma.Schema):
-    """``GET /v1/customers``'s body (rendered in ``app/listing.py``)."""
+    """``GET /v1/customers``'s body (rendered in ``app/policy/listing.py``)."""
 
     customers = fields.List(fields.Nested(CustomerSchema), required=True)
     page = fields.Nested(PageInfoSchema, required=True)
@@ -221,7 +221,7 @@ COMPONENTS: dict[str, type[ma.Schema]] = {
     "BatchGetResult": BatchGetResultSchema,
     "CustomerPage": CustomerPageSchema,
 }
-# Dump-only schemas of app/schemas.py: every field is always rendered, so the document requires them all.
+# Dump-only schemas of app/passport/schemas.py: every field is always rendered, so the document requires them all.
 ALWAYS_COMPLETE = ("Customer", "Identification", "Address")
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from app.cache import CacheKeys, CacheStore, StoreUnavailable
-from app.coalescing import SingleFlight
-from app.customers import CacheResult, CustomerService
-from app.passport import PassportBadResponse, PassportClient, PassportNotFound
-from app.schemas import Customer, InvalidPassportCustomer, parse_passport_page, render_customer
-from app.tokens import TokenProvider
+from app.passport.client import PassportClient
+from app.passport.errors import PassportBadResponse, PassportNotFound
+from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_page, render_customer
+from app.passport.tokens import TokenProvider
+from app.policy.coalescing import SingleFlight
+from app.policy.customers import CacheResult, CustomerService
+from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

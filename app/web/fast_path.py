@@ -5,14 +5,14 @@ and app contexts, a dozen before/after hooks, a Response object, header parsing)
 times the lookup itself — more than a bare Flask + Redis route spends in all on a hit, and a
 sixth of a miss. This layer answers ``GET /v1/customers/<uuid>`` whenever the answer is a
 customer (``HIT``, ``MISS``, ``STALE``, ``BYPASS``, or a 304), making every decision with the same
-functions as the Flask route: caller authentication and scope (``app.auth``), the customer
-binding, the rate limit (``app.ratelimit.FastPathBudget``), the cache policy
+functions as the Flask route: caller authentication and scope (``app.web.auth``), the customer
+binding, the rate limit (``app.web.ratelimit.FastPathBudget``), the cache policy
 (``CustomerService.read``, ``cached_hit`` and ``lookup``), the answer's headers and 304
-(``app.api``), the security headers (``app.security``), the request trace, log line and metrics
+(``app.web.api``), the security headers (``app.web.security``), the request trace, log line and metrics
 (``app.observability``).
 
 Anything else is **declined** to Flask, which gives the same answer the slow way: other routes and
-methods, a non-uuid id, a path not sent in its canonical spelling (``app.request_target``), a
+methods, a non-uuid id, a path not sent in its canonical spelling (``app.web.request_target``), a
 request with a body, a CORS request, a failed or missing authentication,
 a caller outside its scope or binding, and a rate limit to judge exactly. Declining is always
 safe, so an unexpected error here is logged and declined too. A lookup that ends in a problem (a
@@ -33,13 +33,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
-from app import auth, metrics, ratelimit, services
-from app.api import JSON, LOOKUP_OUTCOME, UUID_PATTERN, cache_headers, not_modified
-from app.customers import CacheResult, CustomerAnswer
-from app.errors import Problem
+from app import metrics
 from app.observability import REQUEST_ID_HEADER, RequestTrace, begin_trace, end_trace, log_access
-from app.passport import PassportError
-from app.security import SECURITY_HEADERS
+from app.passport.errors import PassportError
+from app.policy.customers import CacheResult, CustomerAnswer
+from app.web import auth, ratelimit, services
+from app.web.api import JSON, LOOKUP_OUTCOME, UUID_PATTERN, cache_headers, not_modified
+from app.web.errors import Problem
+from app.web.security import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class LookupFastPath:
             environ.get("REQUEST_METHOD") != "GET"
             or not path.startswith(PREFIX)
             or len(path) != len(PREFIX) + ID_LENGTH
-            or environ.get("RAW_URI", path).partition("?")[0] != path  # spelled otherwise: app.request_target
+            or environ.get("RAW_URI", path).partition("?")[0] != path  # spelled otherwise: app.web.request_target
             or environ.get("CONTENT_LENGTH") not in (None, "", "0")
             or "HTTP_TRANSFER_ENCODING" in environ
             or "HTTP_ORIGIN" in environ
@@ -156,7 +157,7 @@ class LookupFastPath:
 
 
 def init_app(app: Flask) -> None:
-    """Put the fast path in front of Flask; call before ``app.security`` wraps the app in ProxyFix,
+    """Put the fast path in front of Flask; call before ``app.web.security`` wraps the app in ProxyFix,
     so that the client address the fast path logs and limits by is the real one.
 
     Not with CORS configured: Flask-Cors's headers depend on the origin list and the request in

@@ -7,19 +7,19 @@ lookup, a 401), it is found by gunicorn while it drains the body before the conn
 request, and gunicorn then sends an unsolicited second answer, a 400, after the app's 200.
 
 So ``BodyFraming`` reads a request's body before anything else runs, within the app's body limit
-(``MAX_CONTENT_LENGTH``, set by ``app.security``), and hands the app the bytes, framed by their
+(``MAX_CONTENT_LENGTH``, set by ``app.web.security``), and hands the app the bytes, framed by their
 length. When the body cannot be read, the request never reaches the app: the error goes up to the
 server, which answers it once and closes the connection — only the server can close it (gunicorn
-drops a ``Connection`` header an app sends), and ``app.server_errors`` makes its answer a problem:
+drops a ``Connection`` header an app sends), and ``app.web.server_errors`` makes its answer a problem:
 
 - a broken chunk: the server's own parse error (gunicorn's ``InvalidChunkSize``, ...), untouched;
 - a body that ends early (the client closed or reset the connection): ``IncompleteRequestBody``;
 - a chunked body over the limit: ``RequestBodyTooLarge``. An announced ``Content-Length`` over the
-  limit is not read at all: the app refuses it as before (``app.security``, a 413 problem).
+  limit is not read at all: the app refuses it as before (``app.web.security``, a 413 problem).
 
 A request without a body (no Transfer-Encoding, no Content-Length or 0: every lookup) costs two
 dict lookups here. Neither Flask nor gunicorn is imported here: the worker classes of
-``app.server_errors``, loaded by the gunicorn master before any app exists, use its exceptions.
+``app.web.server_errors``, loaded by the gunicorn master before any app exists, use its exceptions.
 """
 from __future__ import annotations
 
@@ -97,5 +97,5 @@ def unchunk(environ: dict[str, Any]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Read bodies in front of everything else; call last, after ``app.security`` set the body limit."""
+    """Read bodies in front of everything else; call last, after ``app.web.security`` set the body limit."""
     app.wsgi_app = BodyFraming(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]

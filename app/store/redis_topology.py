@@ -13,7 +13,7 @@ Passport alone. So a single server is reached through a ``WorkerPool``: at most
 ``REDIS_MAX_CONNECTIONS`` connections per worker (a Redis serves every worker of the fleet, and
 its ``maxclients`` is 10,000), and a command that finds them all busy waits for one — a few
 commands' time — up to ``REDIS_SOCKET_TIMEOUT_SECONDS``. A wait that runs out is ``PoolBusy``, a
-``MaxConnectionsError``: this worker is busy, not Redis down, and ``app.cache`` does not count it
+``MaxConnectionsError``: this worker is busy, not Redis down, and ``app.store.cache`` does not count it
 against Redis. Cluster and Sentinel clients keep redis-py's non-blocking pools, sized the same.
 """
 from __future__ import annotations

@@ -1,0 +1,47 @@
+"""Flask's part of the request trace: begin it (or carry on the fast path's), and end each request
+with its ``X-Request-ID`` header, its HTTP metrics and its one access line (``app.observability``).
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+
+from app import metrics
+from app.observability import (
+    KNOWN_METHODS,
+    REQUEST_ID_HEADER,
+    RequestTrace,
+    begin_trace,
+    configure_logging,
+    end_trace,
+    log_access,
+)
+
+
+def start_request() -> None:
+    g.trace = begin_trace(request.environ, request.headers.get(REQUEST_ID_HEADER))
+    g.request_id = g.trace.request_id
+
+
+def finish_request(response: Response) -> Response:
+    trace: RequestTrace | None = g.get("trace")
+    if trace is None:  # refused before the first before_request hook ran
+        trace = begin_trace(request.environ, None)
+    response.headers[REQUEST_ID_HEADER] = trace.request_id
+    elapsed = time.perf_counter() - trace.started
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
+    metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+    metrics.HTTP_DURATION.labels(route).observe(elapsed)
+    caller = g.get("caller")
+    log_access(trace.request_id, request.remote_addr, caller.name if caller else None, method, route,
+               response.status_code, response.headers.get("X-Cache"), trace.upstream_seconds, elapsed)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    app.before_request(start_request)
+    app.after_request(finish_request)
+    app.teardown_request(lambda _error: end_trace())
