@@ -12,14 +12,8 @@ from app.passport.errors import PassportError
 from app.policy.customers import CacheResult, CustomerAnswer
 from app.store.cache import StoreUnavailable
 from app.web.auth import authorize_customers, require_scope
-from app.web.errors import (
-    CACHE_UNAVAILABLE,
-    CUSTOMER_NOT_FOUND,
-    INVALID_CUSTOMER_ID,
-    INVALID_PARAMETER,
-    Problem,
-    problem_from_passport,
-)
+from app.web.errors import Problem, problem_from_passport
+from app.web.problems import CACHE_UNAVAILABLE, CUSTOMER_NOT_FOUND, INVALID_CUSTOMER_ID, INVALID_PARAMETER
 from app.web.services import services
 
 bp = Blueprint("customers", __name__)

@@ -11,8 +11,9 @@ from app.metrics import CACHE_REQUESTS
 from app.passport.errors import PassportError
 from app.passport.schemas import BATCH_GET, LIST_QUERY
 from app.web.api import JSON, UUID_PATTERN
-from app.web.auth import CUSTOMER_NOT_ALLOWED, require_scope
-from app.web.errors import INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER, Problem, problem_from_passport
+from app.web.auth import require_scope
+from app.web.errors import Problem, problem_from_passport
+from app.web.problems import CUSTOMER_NOT_ALLOWED, INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER
 from app.web.services import services
 
 bp = Blueprint("customer_collections", __name__)

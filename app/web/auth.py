@@ -33,7 +33,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
-from app.web.errors import Problem, ProblemType
+from app.web.errors import Problem
+from app.web.problems import AUTH_UNAVAILABLE, CUSTOMER_NOT_ALLOWED, INSUFFICIENT_SCOPE, UNAUTHENTICATED
 from config.security import DEFAULT_SCOPES, SCOPES, ApiKeyEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,10 +52,6 @@ MAX_TOKEN_CHARS = 16 * 1024  # twice gunicorn's header line limit: no real token
 VERIFIED_TOKEN_SECONDS = 60
 VERIFIED_TOKENS_MAX = 10_000
 
-UNAUTHENTICATED = ProblemType("unauthenticated", 401, "Authentication required")
-INSUFFICIENT_SCOPE = ProblemType("insufficient-scope", 403, "Not allowed for this caller")
-CUSTOMER_NOT_ALLOWED = ProblemType("customer-not-allowed", 403, "This customer is not allowed for this caller")
-AUTH_UNAVAILABLE = ProblemType("auth-unavailable", 503, "Caller authentication is unavailable")
 
 
 @dataclass(frozen=True)

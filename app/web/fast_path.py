@@ -40,7 +40,7 @@ from app.policy.customers import CacheResult, CustomerAnswer
 from app.web import auth, ratelimit, services
 from app.web.api import JSON, LOOKUP_OUTCOME, UUID_PATTERN, cache_headers, not_modified
 from app.web.errors import Problem
-from app.web.security import SECURITY_HEADERS
+from app.web.headers import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 

@@ -40,23 +40,23 @@ from app.breaker import CLOSED, HALF_OPEN, OPEN
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.passport.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
 from app.web.api import UUID_PATTERN
-from app.web.auth import (
-    API_KEY_HEADER,
+from app.web.auth import API_KEY_HEADER, public
+from app.web.problems import (
     AUTH_UNAVAILABLE,
-    CUSTOMER_NOT_ALLOWED,
-    INSUFFICIENT_SCOPE,
-    UNAUTHENTICATED,
-    public,
-)
-from app.web.errors import (
     CACHE_UNAVAILABLE,
     CUSTOMER_FORBIDDEN,
+    CUSTOMER_NOT_ALLOWED,
     CUSTOMER_NOT_FOUND,
+    INSUFFICIENT_SCOPE,
     INVALID_BODY,
     INVALID_CUSTOMER_ID,
     INVALID_PARAMETER,
+    NOT_FOUND,
     PROBLEM_CONTENT_TYPE,
+    REQUEST_TOO_LARGE,
+    TOO_MANY_REQUESTS,
     TYPE_PREFIX,
+    UNAUTHENTICATED,
     UPSTREAM_AUTH_FAILED,
     UPSTREAM_BAD_RESPONSE,
     UPSTREAM_CIRCUIT_OPEN,
@@ -228,9 +228,6 @@ ALWAYS_COMPLETE = ("Customer", "Identification", "Address")
 # --- Headers and responses -----------------------------------------------------------------------
 
 # Problems that werkzeug and Flask-Limiter raise (their slug is made from the HTTP reason phrase).
-ROUTE_NOT_FOUND = ProblemType("not-found", 404, "Not Found")
-BODY_TOO_LARGE = ProblemType("request-entity-too-large", 413, "Request Entity Too Large")
-TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
 
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": "Strong validator of the body.", "schema": {"type": "string", "pattern": '^"[^"]+"$'}},
@@ -287,7 +284,7 @@ def caller_problems() -> dict[str, dict[str, Any]]:
     """What any authenticated endpoint can answer before its own work starts."""
     return {
         "401": problem(UNAUTHENTICATED, required=("WWW-Authenticate",)),
-        "413": problem(BODY_TOO_LARGE),
+        "413": problem(REQUEST_TOO_LARGE),
         "429": problem(TOO_MANY_REQUESTS, required=("Retry-After",)),
     }
 
@@ -350,7 +347,7 @@ def get_customer_operation() -> dict[str, Any]:
             "400": problem(INVALID_CUSTOMER_ID),
             **caller_problems(),
             "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
-            "404": problem(CUSTOMER_NOT_FOUND, ROUTE_NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),
+            "404": problem(CUSTOMER_NOT_FOUND, NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),
             **upstream_problems(optional=UPSTREAM_HEADERS),
         },
     }
@@ -377,7 +374,7 @@ def purge_customer_operation() -> dict[str, Any]:
             "400": problem(INVALID_CUSTOMER_ID, INVALID_PARAMETER),
             **caller_problems(),
             "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_FORBIDDEN),
-            "404": problem(ROUTE_NOT_FOUND),
+            "404": problem(NOT_FOUND),
             **upstream_problems(CACHE_UNAVAILABLE),
         },
     }

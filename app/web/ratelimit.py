@@ -23,7 +23,8 @@ from limits.strategies import RateLimiter
 
 from app.store.redis_topology import limiter_storage_options, limiter_storage_uri
 from app.web.auth import Caller
-from app.web.errors import ProblemType, problem_response
+from app.web.errors import problem_response
+from app.web.problems import TOO_MANY_REQUESTS
 from config import redis_enabled
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ EXTENSION = "passport_bff_limiter"
 BUDGET_EXTENSION = "passport_bff_fast_path_budget"
 # Flask-Limiter counts default limits per endpoint: the lookup route's name is its scope.
 LOOKUP_SCOPE = "customers.get_customer"
-TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
 # Set in the WSGI environ by app.web.fast_path on a lookup it has counted with FastPathBudget and then
 # handed to Flask (a problem to render): Flask-Limiter must not count it a second time.
 COUNTED = "passport_bff.rate_counted"

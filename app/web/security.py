@@ -14,12 +14,8 @@ from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-}
+from app.web.headers import SECURITY_HEADERS
+
 CORS_REQUEST_HEADERS = ["X-API-Key", "Authorization", "X-Request-ID", "If-None-Match", "Content-Type"]
 CORS_EXPOSED_HEADERS = ["ETag", "Age", "X-Cache", "Cache-Status", "X-Request-ID", "Retry-After"]
 CORS_MAX_AGE_SECONDS = 600

@@ -20,17 +20,14 @@ Not problem+json, because nothing can be sent in its place: an answer the app al
 when it failed (gunicorn cuts the connection), a request a worker timeout aborts (the worker is
 killed), and a connection that closed before its request was complete. Outside these worker
 classes (``flask run``, ``gunicorn -k gevent`` without ``config/gunicorn.py``) the servers' own
-answers stay theirs. This module must not import Flask (``app.web.errors``, ``app.observability``): the
-gunicorn master imports it, long before a worker builds the app.
+answers stay theirs. The problems come from the catalogue (``app.web.problems``). This module must
+not import Flask: the gunicorn master imports it, long before a worker builds the app.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 import ssl
 import uuid
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -38,63 +35,33 @@ from gunicorn import util
 from gunicorn.http import errors as http
 from gunicorn.workers import ggevent, gthread
 
+from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.web.framing import IncompleteRequestBody, RequestBodyTooLarge
+from app.web.headers import SECURITY_HEADERS
+from app.web.problems import (
+    EXPECTATION_FAILED,
+    HEADERS_TOO_LARGE,
+    INTERNAL_ERROR,
+    INVALID_BODY_FRAMING,
+    INVALID_HEADER,
+    INVALID_HTTP2_PREFACE,
+    INVALID_PROXY_PROTOCOL,
+    INVALID_REQUEST,
+    INVALID_REQUEST_LINE,
+    PROBLEM_CONTENT_TYPE,
+    PROXY_FORBIDDEN,
+    REQUEST_LINE_TOO_LONG,
+    REQUEST_TOO_LARGE,
+    TLS_FAILED,
+    UNSUPPORTED_TRANSFER_CODING,
+    ProblemType,
+    problem_json,
+)
 
-# Copies of what app.web.errors, app.observability and app.web.security say, which this module cannot
-# import (they import Flask); tests/faults/test_http_framing.py keeps them equal.
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_PREFIX = "urn:passport-bff:problem:"
-REQUEST_ID_HEADER = "X-Request-ID"
-SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-}
 STATIC_HEADERS = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
 
-
-@dataclass(frozen=True)
-class ServerProblem:
-    slug: str
-    status: int
-    title: str
-    detail: str
-
-
-INVALID_REQUEST = ServerProblem("invalid-request", 400, "Invalid request", "The request is not valid HTTP/1.1.")
-INVALID_REQUEST_LINE = ServerProblem(
-    "invalid-request-line", 400, "Invalid request line", "The request line is not 'METHOD target HTTP/1.1'.")
-INVALID_HEADER = ServerProblem(
-    "invalid-header", 400, "Invalid header",
-    "A header field is malformed, or contradicts another one or the message framing.")
-INVALID_BODY_FRAMING = ServerProblem(
-    "invalid-body-framing", 400, "Invalid request body framing",
-    "The request body does not match its framing: a malformed chunk, or fewer bytes than announced.")
-INVALID_PROXY_PROTOCOL = ServerProblem(
-    "invalid-proxy-protocol", 400, "Invalid PROXY protocol header", "The PROXY protocol header is malformed.")
-INVALID_HTTP2_PREFACE = ServerProblem(
-    "invalid-http2-preface", 400, "Invalid HTTP/2 preface", "This port expects the HTTP/2 connection preface.")
-PROXY_FORBIDDEN = ServerProblem(
-    "proxy-forbidden", 403, "Proxy not allowed", "This peer may not send PROXY protocol or forwarded headers.")
-TLS_FAILED = ServerProblem("tls-failed", 403, "TLS failed", "The TLS connection failed.")
-REQUEST_TOO_LARGE = ServerProblem(  # the slug and title of the app's own 413 (werkzeug's name)
-    "request-entity-too-large", 413, "Request Entity Too Large", "The request body is too large.")
-REQUEST_LINE_TOO_LONG = ServerProblem(
-    "request-line-too-long", 414, "Request line too long", "The request line is longer than this server accepts.")
-EXPECTATION_FAILED = ServerProblem(
-    "expectation-failed", 417, "Expectation failed", "The only expectation supported is 'Expect: 100-continue'.")
-HEADERS_TOO_LARGE = ServerProblem(
-    "request-header-fields-too-large", 431, "Request header fields too large",
-    "The request has more header fields, or a larger one, than this server accepts.")
-INTERNAL_ERROR = ServerProblem("internal-error", 500, "Internal error", "The server failed to complete the request.")
-UNSUPPORTED_TRANSFER_CODING = ServerProblem(
-    "unsupported-transfer-coding", 501, "Unsupported transfer coding",
-    "The request's Transfer-Encoding names a coding this server does not implement.")
-
 # Looked up along the exception's class hierarchy: the most specific entry wins.
-SERVER_PROBLEMS: dict[type[BaseException], ServerProblem] = {
+SERVER_PROBLEMS: dict[type[BaseException], ProblemType] = {
     BaseException: INTERNAL_ERROR,
     http.ParseException: INVALID_REQUEST,
     http.InvalidRequestLine: INVALID_REQUEST_LINE,
@@ -124,7 +91,7 @@ SERVER_PROBLEMS: dict[type[BaseException], ServerProblem] = {
 }
 
 
-def problem_for(error: BaseException) -> ServerProblem:
+def problem_for(error: BaseException) -> ProblemType:
     """The problem that answers ``error``."""
     problem = next(SERVER_PROBLEMS[c] for c in type(error).__mro__ if c in SERVER_PROBLEMS)
     if isinstance(error, RequestBodyTooLarge):
@@ -140,15 +107,9 @@ def request_id_for(req: Any | None) -> str:
     return str(uuid.uuid4())
 
 
-def problem_answer(problem: ServerProblem, request_id: str) -> bytes:
+def problem_answer(problem: ProblemType, request_id: str) -> bytes:
     """A whole HTTP/1.1 answer carrying ``problem``, after which the connection closes."""
-    body = json.dumps({
-        "type": TYPE_PREFIX + problem.slug,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        "request_id": request_id,
-    }).encode()
+    body = problem_json(problem, problem.detail, request_id)
     head = (
         f"HTTP/1.1 {problem.status} {HTTPStatus(problem.status).phrase}\r\n"
         f"Date: {util.http_date()}\r\n"

@@ -1,0 +1,127 @@
+"""Every problem this service answers, in one catalogue, and their one rendering (RFC 9457).
+
+An error is a ``ProblemType`` (its ``type`` slug, status and title, and for the server's own
+refusals a fixed detail) and a detail saying what went wrong with this request; the document also
+carries the request id. Nothing here imports Flask or Werkzeug: the app's error handlers
+(``app.web.errors``), the WSGI fast path and gunicorn's worker classes (``app.web.server_errors``,
+loaded by the master before any app exists) all render from this module. The README's "Errors"
+table and the OpenAPI document list these types.
+
+``PASSPORT_PROBLEMS`` is the single table that decides what a frontend sees when Passport fails.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from app.passport import errors as passport_errors
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:passport-bff:problem:"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of error: ``type`` is ``TYPE_PREFIX + slug``; ``detail`` is set for fixed wordings only."""
+
+    slug: str
+    status: int
+    title: str
+    detail: str = ""
+
+
+# The caller's request
+INVALID_CUSTOMER_ID = ProblemType("invalid-customer-id", 400, "Invalid customer id")
+INVALID_PARAMETER = ProblemType("invalid-parameter", 400, "Invalid parameter")
+INVALID_BODY = ProblemType("invalid-body", 400, "Invalid request body")
+NON_CANONICAL_PATH = ProblemType("non-canonical-path", 404, "Path not in canonical form")
+NOT_FOUND = ProblemType("not-found", 404, "Not Found")  # werkzeug's name for an unknown route
+REQUEST_TOO_LARGE = ProblemType(  # werkzeug's name for a 413, kept by gunicorn's refusal too
+    "request-entity-too-large", 413, "Request Entity Too Large", "The request body is too large.")
+TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
+
+# The caller
+UNAUTHENTICATED = ProblemType("unauthenticated", 401, "Authentication required")
+INSUFFICIENT_SCOPE = ProblemType("insufficient-scope", 403, "Not allowed for this caller")
+CUSTOMER_NOT_ALLOWED = ProblemType("customer-not-allowed", 403, "This customer is not allowed for this caller")
+AUTH_UNAVAILABLE = ProblemType("auth-unavailable", 503, "Caller authentication is unavailable")
+
+# Our dependencies
+CACHE_UNAVAILABLE = ProblemType("cache-unavailable", 503, "The cache is unavailable")
+CUSTOMER_NOT_FOUND = ProblemType("customer-not-found", 404, "Customer not found")
+CUSTOMER_FORBIDDEN = ProblemType("customer-forbidden", 403, "Access to this customer is not allowed")
+UPSTREAM_AUTH_FAILED = ProblemType("upstream-auth-failed", 502, "Passport refused our credentials")
+UPSTREAM_ERROR = ProblemType("upstream-error", 502, "Passport answered with an error")
+UPSTREAM_BAD_RESPONSE = ProblemType("upstream-bad-response", 502, "Passport sent an invalid answer")
+UPSTREAM_UNREACHABLE = ProblemType("upstream-unreachable", 502, "Passport could not be reached")
+UPSTREAM_TIMEOUT = ProblemType("upstream-timeout", 504, "Passport did not answer in time")
+UPSTREAM_RATE_LIMITED = ProblemType("upstream-rate-limited", 503, "Passport is rate limiting us")
+UPSTREAM_CIRCUIT_OPEN = ProblemType("upstream-circuit-open", 503, "Passport is failing; not calling it for now")
+INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error", "The server failed to complete the request.")
+
+# What gunicorn refuses before the app runs (app.web.server_errors): fixed wordings
+INVALID_REQUEST = ProblemType("invalid-request", 400, "Invalid request", "The request is not valid HTTP/1.1.")
+INVALID_REQUEST_LINE = ProblemType(
+    "invalid-request-line", 400, "Invalid request line", "The request line is not 'METHOD target HTTP/1.1'.")
+INVALID_HEADER = ProblemType(
+    "invalid-header", 400, "Invalid header",
+    "A header field is malformed, or contradicts another one or the message framing.")
+INVALID_BODY_FRAMING = ProblemType(
+    "invalid-body-framing", 400, "Invalid request body framing",
+    "The request body does not match its framing: a malformed chunk, or fewer bytes than announced.")
+INVALID_PROXY_PROTOCOL = ProblemType(
+    "invalid-proxy-protocol", 400, "Invalid PROXY protocol header", "The PROXY protocol header is malformed.")
+INVALID_HTTP2_PREFACE = ProblemType(
+    "invalid-http2-preface", 400, "Invalid HTTP/2 preface", "This port expects the HTTP/2 connection preface.")
+PROXY_FORBIDDEN = ProblemType(
+    "proxy-forbidden", 403, "Proxy not allowed", "This peer may not send PROXY protocol or forwarded headers.")
+TLS_FAILED = ProblemType("tls-failed", 403, "TLS failed", "The TLS connection failed.")
+REQUEST_LINE_TOO_LONG = ProblemType(
+    "request-line-too-long", 414, "Request line too long", "The request line is longer than this server accepts.")
+EXPECTATION_FAILED = ProblemType(
+    "expectation-failed", 417, "Expectation failed", "The only expectation supported is 'Expect: 100-continue'.")
+HEADERS_TOO_LARGE = ProblemType(
+    "request-header-fields-too-large", 431, "Request header fields too large",
+    "The request has more header fields, or a larger one, than this server accepts.")
+UNSUPPORTED_TRANSFER_CODING = ProblemType(
+    "unsupported-transfer-coding", 501, "Unsupported transfer coding",
+    "The request's Transfer-Encoding names a coding this server does not implement.")
+
+CATALOGUE: tuple[ProblemType, ...] = tuple(
+    value for value in dict(globals()).values() if isinstance(value, ProblemType))
+
+PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, str]] = {
+    passport_errors.PassportError: (UPSTREAM_ERROR, "Passport could not answer."),
+    passport_errors.PassportNotFound: (CUSTOMER_NOT_FOUND, "Passport has no customer with this id."),
+    passport_errors.PassportForbidden: (CUSTOMER_FORBIDDEN, "Passport does not allow access to this customer."),
+    passport_errors.PassportUnauthorized: (UPSTREAM_AUTH_FAILED, "Passport refused our access token."),
+    passport_errors.PassportCredentialsRejected: (UPSTREAM_AUTH_FAILED, "Passport refused our credentials."),
+    passport_errors.PassportRejectedRequest: (UPSTREAM_ERROR, "Passport rejected the request."),
+    passport_errors.PassportRateLimited: (UPSTREAM_RATE_LIMITED, "Passport asked us to slow down; retry later."),
+    passport_errors.PassportServerError: (UPSTREAM_ERROR, "Passport failed to answer."),
+    passport_errors.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
+    passport_errors.PassportBusy: (UPSTREAM_TIMEOUT, "No connection to Passport came free within the time limit."),
+    passport_errors.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
+    passport_errors.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
+    passport_errors.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),
+}
+
+
+def passport_problem(error: passport_errors.PassportError) -> tuple[ProblemType, str, dict[str, str]]:
+    """What the frontend is told when Passport fails: the problem, its detail and extra headers."""
+    kind, detail = next(PASSPORT_PROBLEMS[c] for c in type(error).__mro__ if c in PASSPORT_PROBLEMS)
+    headers = {}
+    if isinstance(error, (passport_errors.PassportRateLimited, passport_errors.PassportCircuitOpen)):
+        headers["Retry-After"] = str(error.retry_after)
+    return kind, detail, headers
+
+
+def problem_json(kind: ProblemType, detail: str, request_id: str | None) -> bytes:
+    """The problem document, as sent."""
+    return json.dumps({
+        "type": TYPE_PREFIX + kind.slug,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+        "request_id": request_id,
+    }).encode()
