@@ -27,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
         security,
         services,
     )
+    from app.web.lookup import CustomerLookup
     from config import load_config
 
     app = Flask(__name__)
@@ -41,7 +42,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     auth.init_app(app)
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)
-    api.register(app)
+    api.register(app, CustomerLookup(auth.authenticator(app), ratelimit.lookup_rate_limit(app),
+                                     services.of(app).customers))
     app.register_blueprint(api_collections.bp)
     openapi.init_app(app)
     framing.init_app(app)  # last: the outermost WSGI layer, around ProxyFix and the fast path

@@ -4,9 +4,9 @@ one log line and one metric sample per request.
 The id is the gateway's ``X-Request-ID`` when it is sane (short, printable, no spaces), otherwise
 a new one; it is echoed in the response, sent to Passport and written in every problem body.
 A request's id, start and time spent on Passport live in its ``RequestTrace``, current (a context
-variable) while the request runs, whichever layer runs it: ``app.web.fast_path`` begins it, and
-Flask's hooks (``app.web.request_log``) carry on the same trace when the fast path hands a request
-over. Nothing here imports Flask: the Passport client adds its time to the trace from any layer.
+variable) while the request runs, begun by whichever adapter serves it: the lookup fast path
+(``app.web.fast_path``) or Flask's hooks (``app.web.request_log``). Nothing here imports Flask: the
+Passport client adds its time to the trace from any layer.
 
 Logs go to stdout, as JSON lines (``LOG_FORMAT=json``, the production default, via
 python-json-logger) or as text for people (``LOG_FORMAT=text``, the development default). The
@@ -23,7 +23,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -36,7 +36,6 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-TRACE_ENVIRON_KEY = "passport_bff.trace"
 
 access_log = logging.getLogger("passport_bff.access")
 
@@ -53,12 +52,9 @@ class RequestTrace:
 _current_trace: ContextVar[RequestTrace | None] = ContextVar("passport_bff_trace", default=None)
 
 
-def begin_trace(environ: dict[str, Any], gateway_request_id: str | None) -> RequestTrace:
-    """Make the request's trace current: the one already begun for it, else a new one."""
-    trace = environ.get(TRACE_ENVIRON_KEY)
-    if trace is None:
-        trace = RequestTrace(sane_request_id(gateway_request_id), time.perf_counter())
-        environ[TRACE_ENVIRON_KEY] = trace
+def begin_trace(gateway_request_id: str | None) -> RequestTrace:
+    """Begin the request's trace and make it current."""
+    trace = RequestTrace(sane_request_id(gateway_request_id), time.perf_counter())
     _current_trace.set(trace)
     return trace
 

@@ -61,7 +61,7 @@ STARTUP_POLL_SECONDS = 0.005
 WRK_GRACE_SECONDS = 30.0
 # The one caller of the benchmark must never be refused, yet the limiter must cost what it costs in
 # production. Its cost per request does not depend on the limit (a sliding-window counter: two
-# counters per caller; on the fast path, app.web.ratelimit.FastPathBudget adds local counts to them every
+# counters per caller; on the fast path, app.web.lookup_limit.FastPathBudget adds local counts to them every
 # RATELIMIT_SYNC_SECONDS), so the production period with an amount one load generator never
 # reaches measures the production cost. `--rate-limit off`: no limiter at all.
 DEFAULT_RATE_LIMIT = "100000000 per minute"

@@ -117,7 +117,7 @@ class Config:
         }
         settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
         # How long a worker may count a caller's lookups locally before adding them to the shared
-        # window (app.web.ratelimit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
+        # window (app.web.lookup_limit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
         settings["RATELIMIT_SYNC_SECONDS"] = env.number(
             "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0
         )

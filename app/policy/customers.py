@@ -156,7 +156,7 @@ class CustomerService:
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id.
 
-        ``read`` is what this request already read of this customer's entry (``app.web.fast_path``
+        ``read`` is what this request already read of this customer's entry (``app.web.lookup``
         reads it first), so that a miss does not read the store twice.
         """
         if read is None:
@@ -175,7 +175,7 @@ class CustomerService:
     def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
 
-        For ``app.web.fast_path``: it decides nothing else, so on a None ``lookup`` (given the same
+        For ``app.web.lookup``: it decides nothing else, so on a None ``lookup`` (given the same
         read) decides everything else (stale, 404, fetch, store down).
         """
         entry = read.entry

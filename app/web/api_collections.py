@@ -10,10 +10,17 @@ from flask import Blueprint, Response, g, request
 from app.metrics import CACHE_REQUESTS
 from app.passport.errors import PassportError
 from app.passport.schemas import BATCH_GET, LIST_QUERY
-from app.web.api import JSON, UUID_PATTERN
+from app.web.answers import JSON
 from app.web.auth import require_scope
-from app.web.errors import Problem, problem_from_passport
-from app.web.problems import CUSTOMER_NOT_ALLOWED, INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PARAMETER
+from app.web.lookup import UUID_PATTERN
+from app.web.problems import (
+    CUSTOMER_NOT_ALLOWED,
+    INVALID_BODY,
+    INVALID_CUSTOMER_ID,
+    INVALID_PARAMETER,
+    Problem,
+    problem_from_passport,
+)
 from app.web.services import services
 
 bp = Blueprint("customer_collections", __name__)

@@ -33,8 +33,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
-from app.web.errors import Problem
-from app.web.problems import AUTH_UNAVAILABLE, CUSTOMER_NOT_ALLOWED, INSUFFICIENT_SCOPE, UNAUTHENTICATED
+from app.web.problems import AUTH_UNAVAILABLE, CUSTOMER_NOT_ALLOWED, INSUFFICIENT_SCOPE, UNAUTHENTICATED, Problem
 from config.security import DEFAULT_SCOPES, SCOPES, ApiKeyEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -289,6 +288,8 @@ def authenticate_request() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if request.method == "OPTIONS" or request.routing_exception is not None or getattr(view, "public", False):
         return
+    if getattr(view, "answers_itself", False):  # the lookup authenticates itself (app.web.lookup)
+        return
     g.caller = current_app.extensions[EXTENSION].authenticate(request.headers)
 
 
@@ -310,6 +311,12 @@ def authorize_customers(customer_ids: Iterable[str]) -> None:
     for customer_id in customer_ids:
         if not caller.may_read(customer_id):
             raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
+
+
+def authenticator(app: Flask) -> Authenticator:
+    """The app's authenticator (``init_app`` made it)."""
+    found: Authenticator = app.extensions[EXTENSION]
+    return found
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Flask's side of the one error shape: every error of a request answered as a problem.
 
-Application errors are ``Problem`` exceptions (werkzeug ``HTTPException``s, the flask-smorest
-way) naming a type of the catalogue (``app.web.problems``, which also renders them); Passport's
+Application errors are ``Problem`` exceptions naming a type of the catalogue (``app.web.problems``,
+which also renders them); werkzeug's own ``HTTPException``s get the same shape; Passport's
 errors are translated by its ``PASSPORT_PROBLEMS`` table. Unhandled exceptions become a bare 500
 problem: the stack trace goes to the log, never to the caller.
 """
@@ -14,25 +14,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.passport import errors as passport_errors
-from app.web.problems import INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, ProblemType, passport_problem, problem_json
+from app.web.problems import (
+    INTERNAL_ERROR,
+    PROBLEM_CONTENT_TYPE,
+    Problem,
+    ProblemType,
+    problem_from_passport,
+    problem_json,
+)
 
 log = logging.getLogger(__name__)
-
-class Problem(HTTPException):
-    """An error answered as problem+json; raise it anywhere in a request."""
-
-    def __init__(self, kind: ProblemType, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(description=detail)
-        self.code = kind.status
-        self.kind = kind
-        self.extra_headers = headers or {}
-
-
-def problem_from_passport(error: passport_errors.PassportError) -> Problem:
-    """Translate a Passport failure into what the frontend is told."""
-    kind, detail, headers = passport_problem(error)
-    return Problem(kind, detail, headers)
-
 
 def problem_response(kind: ProblemType, detail: str, headers: dict[str, str] | None = None) -> Response:
     """Render a problem document, carrying the request id."""
@@ -44,7 +35,7 @@ def problem_response(kind: ProblemType, detail: str, headers: dict[str, str] | N
 
 
 def handle_problem(error: Problem) -> Response:
-    return problem_response(error.kind, error.description or error.kind.title, error.extra_headers)
+    return problem_response(error.kind, error.detail or error.kind.title, error.extra_headers)
 
 
 def handle_passport_error(error: passport_errors.PassportError) -> Response:

@@ -39,8 +39,8 @@ from marshmallow import fields, validate
 from app.breaker import CLOSED, HALF_OPEN, OPEN
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.passport.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
-from app.web.api import UUID_PATTERN
 from app.web.auth import API_KEY_HEADER, public
+from app.web.lookup import UUID_PATTERN
 from app.web.problems import (
     AUTH_UNAVAILABLE,
     CACHE_UNAVAILABLE,

@@ -107,13 +107,24 @@ PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, 
 }
 
 
-def passport_problem(error: passport_errors.PassportError) -> tuple[ProblemType, str, dict[str, str]]:
-    """What the frontend is told when Passport fails: the problem, its detail and extra headers."""
+class Problem(Exception):
+    """An error of the request, to answer as a problem document; raise it anywhere in ``app.web``."""
+
+    def __init__(self, kind: ProblemType, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.code = kind.status
+        self.detail = detail
+        self.extra_headers = headers or {}
+
+
+def problem_from_passport(error: passport_errors.PassportError) -> Problem:
+    """Translate a Passport failure into what the frontend is told."""
     kind, detail = next(PASSPORT_PROBLEMS[c] for c in type(error).__mro__ if c in PASSPORT_PROBLEMS)
     headers = {}
     if isinstance(error, (passport_errors.PassportRateLimited, passport_errors.PassportCircuitOpen)):
         headers["Retry-After"] = str(error.retry_after)
-    return kind, detail, headers
+    return Problem(kind, detail, headers)
 
 
 def problem_json(kind: ProblemType, detail: str, request_id: str | None) -> bytes:

@@ -20,14 +20,14 @@ from app.observability import (
 
 
 def start_request() -> None:
-    g.trace = begin_trace(request.environ, request.headers.get(REQUEST_ID_HEADER))
+    g.trace = begin_trace(request.headers.get(REQUEST_ID_HEADER))
     g.request_id = g.trace.request_id
 
 
 def finish_request(response: Response) -> Response:
     trace: RequestTrace | None = g.get("trace")
     if trace is None:  # refused before the first before_request hook ran
-        trace = begin_trace(request.environ, None)
+        trace = begin_trace(None)
     response.headers[REQUEST_ID_HEADER] = trace.request_id
     elapsed = time.perf_counter() - trace.started
     route = request.url_rule.rule if request.url_rule else "unmatched"

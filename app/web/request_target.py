@@ -29,8 +29,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 
-from app.web.errors import Problem
-from app.web.problems import NON_CANONICAL_PATH
+from app.web.problems import NON_CANONICAL_PATH, Problem
 
 RAW_TARGET_KEYS = ("RAW_URI", "REQUEST_URI")  # gunicorn sets RAW_URI; Werkzeug sets both
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")

@@ -14,7 +14,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.web.headers import SECURITY_HEADERS
+from app.web.answers import SECURITY_HEADERS
 
 CORS_REQUEST_HEADERS = ["X-API-Key", "Authorization", "X-Request-ID", "If-None-Match", "Content-Type"]
 CORS_EXPOSED_HEADERS = ["ETag", "Age", "X-Cache", "Cache-Status", "X-Request-ID", "Retry-After"]

@@ -36,8 +36,8 @@ from gunicorn.http import errors as http
 from gunicorn.workers import ggevent, gthread
 
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
+from app.web.answers import SECURITY_HEADERS
 from app.web.framing import IncompleteRequestBody, RequestBodyTooLarge
-from app.web.headers import SECURITY_HEADERS
 from app.web.problems import (
     EXPECTATION_FAILED,
     HEADERS_TOO_LARGE,

@@ -1,6 +1,6 @@
-"""The lookup fast path (app.web.fast_path): lookups that end in a customer answered ahead of Flask,
-exactly as Flask would answer them; problems and everything else left to the Flask route. Real
-Redis, the emulator."""
+"""The lookup fast path (app.web.fast_path): every plain lookup served ahead of Flask by the one
+lookup (app.web.lookup), problems included, with the answers the Flask view gives (the other
+adapter over the same function); everything else left to Flask. Real Redis, the emulator."""
 from __future__ import annotations
 
 import hashlib
@@ -47,6 +47,12 @@ def flask_saw(app) -> list[str]:
 def comparable(response) -> tuple[int, bytes, dict[str, str]]:
     headers = {k: v for k, v in response.headers.items() if k not in PER_ANSWER}
     return response.status_code, response.data, headers
+
+
+def comparable_problem(response) -> tuple[int, dict[str, object], dict[str, str]]:
+    """A problem answer without what differs between any two answers (its request id)."""
+    body = {k: v for k, v in response.json.items() if k != "request_id"}
+    return response.status_code, body, {k: v for k, v in response.headers.items() if k not in PER_ANSWER}
 
 
 class TestCustomerAnswersSkipFlask:
@@ -157,8 +163,8 @@ class TestCustomerAnswersSkipFlask:
         assert READ_KEY not in line.getMessage()
 
 
-class TestDeclinedToFlask:
-    """Whatever is not a plain lookup ending in a customer gets the Flask route's answer."""
+class TestEveryLookupIsServedByTheOneLookup:
+    """Problems are lookups' answers too: the fast path sends them, equal to the Flask view's."""
 
     @pytest.fixture
     def warm(self, app, flask_saw, emulator):
@@ -166,18 +172,19 @@ class TestDeclinedToFlask:
         assert flask_saw == []
         return app.test_client()
 
-    def test_a_wrong_key_gets_flasks_401_problem(self, warm):
+    def test_a_wrong_key_gets_a_401_problem(self, warm, flask_saw):
         answer = warm.get(URL, headers={"X-API-Key": "wrong"})
         assert answer.status_code == 401 and answer.content_type == "application/problem+json"
         assert answer.json["request_id"] == answer.headers["X-Request-ID"]
+        assert flask_saw == []
 
-    def test_no_credentials_get_flasks_401_problem(self, warm):
+    def test_no_credentials_get_a_401_problem_with_its_challenges(self, warm):
         answer = warm.get(URL)
         assert answer.status_code == 401 and "WWW-Authenticate" in answer.headers
 
     def test_a_caller_without_the_read_scope_gets_403(self, warm, flask_saw):
         assert warm.get(URL, headers={"X-API-Key": PURGE_ONLY_KEY}).status_code == 403
-        assert len(flask_saw) == 1
+        assert flask_saw == []
 
     def test_a_jwt_bound_to_other_customers_is_refused_on_a_hit(self, make_app, emulator):
         import jwt
@@ -193,29 +200,61 @@ class TestDeclinedToFlask:
         assert refused.status_code == 403
         assert refused.json["type"].endswith("customer-not-allowed")
 
-    def test_a_404_and_a_remembered_404_are_rendered_by_flask_without_a_second_lookup(self, app, flask_saw, emulator):
+    def test_a_404_and_a_remembered_404_are_looked_up_once(self, app, flask_saw, emulator):
         client = app.test_client()
         url = f"/v1/customers/{UNKNOWN_ID}"
         first, second = client.get(url, headers=CALLER), client.get(url, headers=CALLER)
         assert (first.status_code, first.headers["X-Cache"]) == (404, "MISS")
         assert (second.status_code, second.headers["X-Cache"]) == (404, "HIT")
         assert first.content_type == "application/problem+json"
-        assert len(flask_saw) == 2
+        assert flask_saw == []
         assert emulator.customer_calls(UNKNOWN_ID) == 1
 
-    def test_a_passport_failure_is_rendered_by_flask_without_a_second_fetch(self, app, flask_saw, emulator):
+    def test_a_passport_failure_is_one_fetch_and_a_502_problem(self, app, flask_saw, emulator):
         emulator.fault(customer_id=DOCS_CUSTOMER_ID, status=500)  # not retried: one call per fetch
         answer = app.test_client().get(URL, headers=CALLER)
         assert answer.status_code == 502 and answer.json["type"].endswith("upstream-error")
         assert (answer.headers["X-Cache"], answer.headers["Cache-Status"]) == (
             "MISS", "passport-bff; fwd=miss; detail=upstream-error")
-        assert len(flask_saw) == 1
+        assert flask_saw == []
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
+
+    @pytest.mark.parametrize("path", [f"/v1/customers/{DOCS_CUSTOMER_ID}x", f"/v1/customers/{DOCS_CUSTOMER_ID[:-1]}g",
+                                      "/v1/customers/" + "-" * 36, "/v1/customers/123"])
+    def test_ids_that_are_not_uuids_get_a_400_problem(self, warm, flask_saw, path):
+        answer = warm.get(path, headers=CALLER)
+        assert answer.status_code == 400 and answer.json["type"].endswith("invalid-customer-id")
+        assert flask_saw == []
+
+    @pytest.mark.parametrize("path, headers", [
+        (URL, {"X-API-Key": "wrong"}), (URL, {}), (URL, {"X-API-Key": PURGE_ONLY_KEY}),
+        (f"/v1/customers/{UNKNOWN_ID}", CALLER), ("/v1/customers/123", CALLER),
+    ], ids=["wrong-key", "no-credentials", "no-scope", "not-found", "bad-id"])
+    def test_problem_answers_equal_the_flask_views(self, make_app, emulator, redis_client, path, headers):
+        fast = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS).test_client()
+        slow = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, HIT_FAST_PATH=False).test_client()
+        fast_answer = fast.get(path, headers=headers)
+        redis_client.flushall()
+        slow_answer = slow.get(path, headers=headers)
+        assert fast_answer.status_code >= 400
+        assert comparable_problem(fast_answer) == comparable_problem(slow_answer)
+
+
+class TestOnlyWhatIsNotAPlainLookupGoesToFlask:
+    @pytest.fixture
+    def warm(self, app, flask_saw, emulator):
+        app.test_client().get(URL, headers=CALLER)
+        assert flask_saw == []
+        return app.test_client()
 
     @pytest.mark.parametrize("method", ["HEAD", "DELETE", "POST"])
     def test_other_methods_go_to_flask(self, warm, flask_saw, method):
         warm.open(URL, method=method, headers=CALLER)
         assert flask_saw == [f"{method} {URL}"]
+
+    def test_a_head_request_gets_the_lookups_headers_from_the_flask_view(self, warm):
+        head, get = warm.head(URL, headers=CALLER), warm.get(URL, headers=CALLER)
+        assert (head.status_code, head.data, head.headers["ETag"]) == (200, b"", get.headers["ETag"])
 
     def test_a_request_with_a_body_goes_to_flask(self, warm, flask_saw):
         warm.get(URL, headers=CALLER, data=b"x" * 10)
@@ -225,10 +264,9 @@ class TestDeclinedToFlask:
         warm.get(URL, headers={**CALLER, "Origin": "https://elsewhere.example"})
         assert len(flask_saw) == 1
 
-    @pytest.mark.parametrize("path", [f"/v1/customers/{DOCS_CUSTOMER_ID}x", f"/v1/customers/{DOCS_CUSTOMER_ID}/",
-                                      f"/v1/customers/{DOCS_CUSTOMER_ID[:-1]}g", "/v1/customers/" + "-" * 36])
-    def test_ids_that_are_not_uuids_get_flasks_answer(self, warm, flask_saw, path):
-        assert warm.get(path, headers=CALLER).status_code in (400, 404)
+    def test_an_id_holding_a_slash_goes_to_the_flask_view_and_gets_the_same_400(self, warm, flask_saw):
+        answer = warm.get(f"/v1/customers/{DOCS_CUSTOMER_ID}/x", headers=CALLER)
+        assert answer.status_code == 400 and answer.json["type"].endswith("invalid-customer-id")
         assert len(flask_saw) == 1
 
 

@@ -1,5 +1,6 @@
-"""FastPathBudget (app.web.ratelimit): the fast path's hits counted locally, added to the caller's shared
-window (real Redis, the limiter's own storage) at most every sync interval. Only the clock is fake."""
+"""The lookup's rate limit (app.web.lookup_limit): lookups counted locally (FastPathBudget), added to the
+caller's shared window (real Redis, the limiter's own storage) at most every sync interval, and judged
+exactly (LookupRateLimit) when the window is full or Redis is away. Only the clock is fake."""
 from __future__ import annotations
 
 import limits
@@ -7,7 +8,9 @@ import pytest
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.web.ratelimit import LOOKUP_SCOPE, FastPathBudget
+from app.web.auth import Caller
+from app.web.lookup_limit import LOOKUP_SCOPE, FastPathBudget, LookupRateLimit
+from app.web.problems import Problem
 
 PREFIX = "passport-bff:v1:ratelimit"
 
@@ -72,7 +75,7 @@ def test_every_limit_of_a_list_applies(strategy):
     assert [exact.admit("caller:web") for _ in range(3)] == [True, True, False]
 
 
-def test_with_redis_down_it_declines_so_that_flask_limiter_falls_back(redis_server):
+def test_with_redis_down_it_asks_for_an_exact_judgement(redis_server):
     stopped = SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
     batched = budget(stopped, "100 per minute", 0.1)
     redis_server.stop()
@@ -88,3 +91,38 @@ def test_memory_is_bounded_with_many_callers(strategy, monkeypatch):
     for n in range(10):
         assert batched.admit(f"caller:jwt:{n}")
     assert len(batched._synced_at) <= 3
+
+
+WEB = Caller("web", frozenset({"customers.read"}))
+
+
+def test_over_the_limit_a_lookup_is_a_429_problem_with_retry_after(strategy):
+    limit = LookupRateLimit(strategy, limits.parse_many("2 per minute"), PREFIX, 0, Clock())
+    limit.check(WEB, "10.0.0.1")
+    limit.check(WEB, "10.0.0.1")
+    with pytest.raises(Problem) as refused:
+        limit.check(WEB, "10.0.0.1")
+    assert refused.value.kind.slug == "too-many-requests" and refused.value.code == 429
+    assert 1 <= int(refused.value.extra_headers["Retry-After"]) <= 60
+    assert refused.value.detail == "Over the limit of 2 per 1 minute; retry later."
+
+
+def test_anonymous_lookups_count_per_client_address(strategy):
+    limit = LookupRateLimit(strategy, limits.parse_many("1 per minute"), PREFIX, 0, Clock())
+    limit.check(None, "10.0.0.1")
+    limit.check(None, "10.0.0.2")
+    with pytest.raises(Problem):
+        limit.check(None, "10.0.0.1")
+
+
+def test_with_redis_down_lookups_are_counted_in_memory_and_still_limited(redis_server):
+    stopped = SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
+    limit = LookupRateLimit(stopped, limits.parse_many("2 per minute"), PREFIX, 0, Clock())
+    redis_server.stop()
+    try:
+        limit.check(WEB, None)
+        limit.check(WEB, None)
+        with pytest.raises(Problem):
+            limit.check(WEB, None)
+    finally:
+        redis_server.start()

@@ -1,0 +1,132 @@
+"""The customer lookup, written once: ``GET /v1/customers/<id>`` from the request's headers to the answer.
+
+``CustomerLookup.answer`` does all of it, in the order the service has always judged a lookup:
+the caller's authentication (401), its rate limit (429), its scope (403), the id's spelling (400),
+the caller's customer binding (403), then the cache policy (``app.policy.customers``) — a fresh
+hit straight from one read, anything else through the whole policy — and the answer: the stored
+body with its caching headers, a 304 when the caller has it already, or a problem (a 404 the
+policy remembers, a Passport failure). It returns status, headers and body; it knows no Flask.
+The WSGI fast path (``app.web.fast_path``) and the Flask view (``app.web.api``) are two thin
+adapters around it, so every lookup gets the same answer whichever serves it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from werkzeug.http import parse_etags, unquote_etag
+
+from app import metrics
+from app.passport.errors import PassportError
+from app.policy.customers import CacheResult, CustomerAnswer, CustomerService
+from app.web.answers import JSON, SECURITY_HEADERS, HttpAnswer, problem_answer
+from app.web.auth import Authenticator, Caller
+from app.web.lookup_limit import LookupRateLimit
+from app.web.problems import (
+    CUSTOMER_NOT_ALLOWED,
+    CUSTOMER_NOT_FOUND,
+    INSUFFICIENT_SCOPE,
+    INVALID_CUSTOMER_ID,
+    Problem,
+    problem_from_passport,
+)
+
+READ_SCOPE = "customers.read"
+# Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
+# nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
+STATIC_HEADERS = list(SECURITY_HEADERS.items())
+
+
+class Headers(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    """The answer, and what the request's log line says of it: who asked (once known), cache result."""
+
+    http: HttpAnswer
+    caller: Caller | None
+    cache: CacheResult | None
+
+
+class CustomerLookup:
+    """Answer one customer lookup from its id (as in the path) and its request headers."""
+
+    def __init__(self, authenticator: Authenticator, rate_limit: LookupRateLimit | None,
+                 customers: CustomerService) -> None:
+        self._authenticator = authenticator
+        self._rate_limit = rate_limit
+        self._customers = customers
+        self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
+        self._errors = metrics.CACHE_REQUESTS.labels("error")
+
+    def answer(self, raw_id: str, headers: Headers, client: str | None, request_id: str) -> LookupAnswer:
+        caller = None
+        try:
+            caller = self._authenticator.authenticate(headers)
+            if self._rate_limit is not None:
+                self._rate_limit.check(caller, client)
+            if READ_SCOPE not in caller.scopes:
+                raise Problem(INSUFFICIENT_SCOPE, f"This call needs the {READ_SCOPE} scope.")
+            customer_id = canonical_customer_id(raw_id)
+            if not caller.may_read(customer_id):
+                raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
+            found = self._look_up(customer_id, request_id)
+        except Problem as problem:
+            return LookupAnswer(problem_answer(problem, request_id), caller, None)
+        self._results[found.cache].inc()
+        if not found.entry.found:
+            not_found = Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(found))
+            return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
+        return LookupAnswer(customer_answer(found, headers.get("If-None-Match"), request_id), caller, found.cache)
+
+    def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
+        """A fresh hit straight from one read; anything else through the whole cache policy."""
+        read = self._customers.read(customer_id)
+        try:
+            return self._customers.cached_hit(read) or self._customers.lookup(customer_id, request_id, read)
+        except PassportError as error:
+            self._errors.inc()
+            problem = problem_from_passport(error)
+            problem.extra_headers.update({"X-Cache": "MISS", "Cache-Status": UPSTREAM_FAILED_STATUS})
+            raise problem from None
+
+
+def canonical_customer_id(raw: str) -> str:
+    """Return ``raw`` as a lower-case UUID, or raise a 400 problem."""
+    if not UUID_PATTERN.fullmatch(raw):
+        raise Problem(INVALID_CUSTOMER_ID,
+                      "The customer id must be a UUID such as db7e89e7-59d8-4ab1-b675-a2ae52c3339e.")
+    return raw.lower()
+
+
+def customer_answer(found: CustomerAnswer, if_none_match: str | None, request_id: str) -> HttpAnswer:
+    """The stored bytes with their caching headers; a 304 when the caller has them already."""
+    entry = found.entry
+    headers = [("ETag", entry.etag), *cache_headers(found).items(), *STATIC_HEADERS, ("X-Request-ID", request_id)]
+    if not_modified(if_none_match, entry.etag):
+        return HttpAnswer(304, headers, b"")
+    headers += [("Content-Type", JSON), ("Content-Length", str(len(entry.body)))]
+    return HttpAnswer(200, headers, entry.body)
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """True when ``If-None-Match`` names the entry's ETag (RFC 9110 §13.1.2: weak comparison)."""
+    return bool(if_none_match) and parse_etags(if_none_match).contains_weak(unquote_etag(etag)[0])
+
+
+def cache_headers(found: CustomerAnswer) -> dict[str, str]:
+    """Say how fresh the answer is and where it came from (RFC 9111 Age, RFC 9211 Cache-Status)."""
+    entry = found.entry
+    headers = {
+        "Cache-Control": f"private, max-age={max(0, entry.fresh_left(found.answered_at))}",
+        "X-Cache": found.cache.value,
+        "Cache-Status": found.cache_status,
+    }
+    if found.cache in (CacheResult.HIT, CacheResult.STALE):
+        headers["Age"] = str(entry.age(found.answered_at))
+    return headers
