@@ -44,6 +44,14 @@ def flask_saw(app) -> list[str]:
     return watched(app)
 
 
+@pytest.fixture
+def warm(app, flask_saw, emulator):
+    """A client of an app that has the customer cached; Flask saw nothing of it."""
+    app.test_client().get(URL, headers=CALLER)
+    assert flask_saw == []
+    return app.test_client()
+
+
 def comparable(response) -> tuple[int, bytes, dict[str, str]]:
     headers = {k: v for k, v in response.headers.items() if k not in PER_ANSWER}
     return response.status_code, response.data, headers
@@ -166,12 +174,6 @@ class TestCustomerAnswersSkipFlask:
 class TestEveryLookupIsServedByTheOneLookup:
     """Problems are lookups' answers too: the fast path sends them, equal to the Flask view's."""
 
-    @pytest.fixture
-    def warm(self, app, flask_saw, emulator):
-        app.test_client().get(URL, headers=CALLER)
-        assert flask_saw == []
-        return app.test_client()
-
     def test_a_wrong_key_gets_a_401_problem(self, warm, flask_saw):
         answer = warm.get(URL, headers={"X-API-Key": "wrong"})
         assert answer.status_code == 401 and answer.content_type == "application/problem+json"
@@ -241,12 +243,6 @@ class TestEveryLookupIsServedByTheOneLookup:
 
 
 class TestOnlyWhatIsNotAPlainLookupGoesToFlask:
-    @pytest.fixture
-    def warm(self, app, flask_saw, emulator):
-        app.test_client().get(URL, headers=CALLER)
-        assert flask_saw == []
-        return app.test_client()
-
     @pytest.mark.parametrize("method", ["HEAD", "DELETE", "POST"])
     def test_other_methods_go_to_flask(self, warm, flask_saw, method):
         warm.open(URL, method=method, headers=CALLER)
