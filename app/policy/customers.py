@@ -1,6 +1,7 @@
 """The customer cache policy: when a cached copy is served, and how a missing one is fetched.
 
-This is the module to read first. A lookup reads the customer's entry from the store, then:
+This is the module to read first. A lookup reads the customer's entry from the store, then does
+what the pure decision of ``app.policy.decision`` says (its decision table is the summary):
 
 1. **Fresh** (within the freshness its ``updated_at`` earned, ``app.policy.freshness``): serve the stored
    bytes as they are — ``HIT``. A remembered 404 is served the same way (negative caching).
@@ -45,6 +46,7 @@ from app.passport.errors import (
 from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.passport.tokens import TokenProvider
 from app.policy.coalescing import SingleFlight
+from app.policy.decision import Action, StaleWindows, decide, serves_on_error
 from app.policy.freshness import FreshnessPolicy, ttl_for
 from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.store.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
@@ -78,6 +80,10 @@ class CachePolicy:
     not_found_seconds: int
     lock_wait_seconds: float
     longest_fetch_seconds: float  # a fetch's whole time, retries included (bounds the in-process wait)
+
+    @property
+    def stale_windows(self) -> StaleWindows:
+        return StaleWindows(self.stale_while_revalidate_seconds, self.stale_if_error_seconds)
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,7 @@ class CustomerService:
         """
         entry = read.entry
         now = self._clock()
-        if entry is None or not entry.found or entry.seconds_left(now) <= 0:
+        if entry is None or not entry.found or not entry.is_fresh(now):
             return None
         return fresh_answer(entry, now)
 
@@ -200,7 +206,7 @@ class CustomerService:
         results: dict[str, CustomerAnswer | PassportError] = {}
         pending = {}
         for customer_id, entry in zip(customer_ids, entries, strict=True):
-            if self._needs_fetch(entry, now):
+            if decide(entry, now, self._policy.stale_windows) is Action.FETCH:
                 pending[customer_id] = self._fetcher.submit(self._resolve_or_error, customer_id, entry, request_id)
             else:
                 results[customer_id] = self._resolve(customer_id, entry, request_id)
@@ -217,7 +223,7 @@ class CustomerService:
             return
         now = self._clock()
         for customer, cached in zip(customers, existing, strict=True):
-            if cached is not None and cached.found and cached.seconds_left(now) > 0 and (
+            if cached is not None and cached.found and cached.is_fresh(now) and (
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
                 continue
@@ -227,24 +233,17 @@ class CustomerService:
         """Forget the cached copy or remembered 404; raises ``StoreUnavailable`` if that failed."""
         self._store.delete(self._keys.customer(customer_id))
 
-    def _needs_fetch(self, entry: CachedCustomer | None, now: float) -> bool:
-        """True unless the entry can answer now: fresh, or stale within stale-while-revalidate."""
-        if entry is None:
-            return True
-        left = entry.seconds_left(now)
-        return left <= 0 and not (entry.found and -left < self._policy.stale_while_revalidate_seconds)
-
     def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None) -> CustomerAnswer:
         """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed."""
         now = self._clock()
-        if not self._needs_fetch(entry, now):
-            assert entry is not None  # a missing entry always needs a fetch
-            if entry.seconds_left(now) > 0:
-                return fresh_answer(entry, now)
-            self._revalidate_in_background(customer_id, request_id)
-            status = f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate"
-            return answer(entry, CacheResult.STALE, now, status)
-        return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+        action = decide(entry, now, self._policy.stale_windows)
+        if action is Action.FETCH or entry is None:
+            return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+        if action is Action.SERVE:
+            return fresh_answer(entry, now)
+        self._revalidate_in_background(customer_id, request_id)
+        status = f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate"
+        return answer(entry, CacheResult.STALE, now, status)
 
     def _resolve_or_error(
         self, customer_id: str, entry: CachedCustomer | None, request_id: str | None
@@ -287,7 +286,7 @@ class CustomerService:
             except StoreUnavailable:
                 return self._fetch_bypassing_store(customer_id, request_id)
             entry = decode_entry(raw_entry)
-            if entry is not None and entry.seconds_left(now := self._clock()) > 0:
+            if entry is not None and entry.is_fresh(now := self._clock()):
                 metrics.COALESCED.labels("collapsed").inc()
                 return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
             failure = decode_failure(raw_failure, waiting_since)
@@ -308,7 +307,7 @@ class CustomerService:
         fetch stored it would otherwise find the lock free and ask Passport a second time.
         """
         entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
-        if entry is None or entry.seconds_left(now := self._clock()) <= 0:
+        if entry is None or not entry.is_fresh(now := self._clock()):
             return None
         metrics.COALESCED.labels("collapsed").inc()
         return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
@@ -338,7 +337,7 @@ class CustomerService:
             self._forget(customer_id)
             raise error
         now = self._clock()
-        if stale is not None and stale.found and -stale.seconds_left(now) <= self._policy.stale_if_error_seconds:
+        if stale is not None and serves_on_error(stale, now, self._policy.stale_windows):
             log.warning("Passport failed for customer %s (%s); serving the stale copy",
                         customer_id, type(error).__name__)
             status = f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error"

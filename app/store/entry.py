@@ -43,6 +43,13 @@ class CachedCustomer:
         """Freshness left, exactly: positive while fresh, negative once stale (the policy's clock)."""
         return self.fetched_at + self.fresh_seconds - now
 
+    def is_fresh(self, now: float) -> bool:
+        return self.seconds_left(now) > 0
+
+    def stale_for(self, now: float) -> float:
+        """How long ago freshness ended (negative while fresh)."""
+        return -self.seconds_left(now)
+
     def fresh_left(self, now: float) -> int:
         """Whole seconds of freshness left, rounded down (for ``max-age`` and ``Cache-Status``)."""
         return math.floor(self.seconds_left(now))

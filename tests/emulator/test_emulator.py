@@ -30,6 +30,7 @@ from emulator import (
 )
 from emulator.__main__ import parse_settings
 from emulator.example import embedded_example
+from tests.support.clock import FakeClock
 
 START = 1_760_000_000.0  # 2025-10-09T08:53:20Z
 TTL = 60
@@ -47,19 +48,10 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 SUBPROCESS_TIMEOUT = 15
 
 
-class FakeClock:
-    """A settable clock for EmulatorSettings.clock."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

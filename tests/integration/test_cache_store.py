@@ -9,15 +9,8 @@ from app.breaker import CircuitBreaker
 from app.store.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable
 from app.store.redis_topology import connect_redis
 from config import load_config
+from tests.support.clock import FakeClock
 from tests.support.processes import free_port
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -76,7 +69,7 @@ class TestStoreContract:
 
 
 def test_memory_store_expires_entries_by_its_clock():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     store = MemoryStore(clock)
     store.set("k", b"v", 10)
     clock.now += 9.9

@@ -11,16 +11,9 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from app.web.auth import Caller
 from app.web.lookup_limit import LOOKUP_SCOPE, FastPathBudget, LookupRateLimit
 from app.web.problems import Problem
+from tests.support.clock import FakeClock
 
 PREFIX = "passport-bff:v1:ratelimit"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -28,8 +21,8 @@ def strategy(redis_server, redis_client) -> SlidingWindowCounterRateLimiter:
     return SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
 
 
-def budget(strategy, rate: str, sync_seconds: float, clock: Clock | None = None) -> FastPathBudget:
-    return FastPathBudget(strategy, limits.parse_many(rate), PREFIX, sync_seconds, clock or Clock())
+def budget(strategy, rate: str, sync_seconds: float, clock: FakeClock | None = None) -> FastPathBudget:
+    return FastPathBudget(strategy, limits.parse_many(rate), PREFIX, sync_seconds, clock or FakeClock(1000.0))
 
 
 def used(strategy, rate: str, key: str = "caller:web") -> int:
@@ -44,7 +37,7 @@ def test_with_no_sync_interval_every_hit_is_counted_in_redis_at_once(strategy):
 
 
 def test_hits_within_an_interval_are_counted_locally_then_added_together(strategy):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     batched = budget(strategy, "100 per minute", 1.0, clock)
     assert all(batched.admit("caller:web") for _ in range(10))
     assert used(strategy, "100 per minute") == 1  # the first hit of a caller is added at once
@@ -54,7 +47,7 @@ def test_hits_within_an_interval_are_counted_locally_then_added_together(strateg
 
 
 def test_a_full_window_sends_the_caller_to_the_exact_limiter_for_one_interval(strategy):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     batched = budget(strategy, "5 per minute", 1.0, clock)
     assert all(batched.admit("caller:web") for _ in range(8))  # within the interval: over by 3, at most
     clock.now += 1.0
@@ -97,7 +90,7 @@ WEB = Caller("web", frozenset({"customers.read"}))
 
 
 def test_over_the_limit_a_lookup_is_a_429_problem_with_retry_after(strategy):
-    limit = LookupRateLimit(strategy, limits.parse_many("2 per minute"), PREFIX, 0, Clock())
+    limit = LookupRateLimit(strategy, limits.parse_many("2 per minute"), PREFIX, 0, FakeClock(1000.0))
     limit.check(WEB, "10.0.0.1")
     limit.check(WEB, "10.0.0.1")
     with pytest.raises(Problem) as refused:
@@ -108,7 +101,7 @@ def test_over_the_limit_a_lookup_is_a_429_problem_with_retry_after(strategy):
 
 
 def test_anonymous_lookups_count_per_client_address(strategy):
-    limit = LookupRateLimit(strategy, limits.parse_many("1 per minute"), PREFIX, 0, Clock())
+    limit = LookupRateLimit(strategy, limits.parse_many("1 per minute"), PREFIX, 0, FakeClock(1000.0))
     limit.check(None, "10.0.0.1")
     limit.check(None, "10.0.0.2")
     with pytest.raises(Problem):
@@ -117,7 +110,7 @@ def test_anonymous_lookups_count_per_client_address(strategy):
 
 def test_with_redis_down_lookups_are_counted_in_memory_and_still_limited(redis_server):
     stopped = SlidingWindowCounterRateLimiter(RedisStorage(redis_server.url))
-    limit = LookupRateLimit(stopped, limits.parse_many("2 per minute"), PREFIX, 0, Clock())
+    limit = LookupRateLimit(stopped, limits.parse_many("2 per minute"), PREFIX, 0, FakeClock(1000.0))
     redis_server.stop()
     try:
         limit.check(WEB, None)

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):
@@ -35,7 +28,7 @@ def succeed(breaker: CircuitBreaker) -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(0.0)
 
 
 @pytest.fixture

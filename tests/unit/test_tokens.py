@@ -10,21 +10,12 @@ from app.passport.errors import PassportCredentialsRejected, PassportUnauthorize
 from app.passport.tokens import TokenProvider
 from app.store.cache import CacheKeys, MemoryStore
 from app.store.lock import LockKeeper
+from tests.support.clock import FakeClock
 
 KEYS = CacheKeys("test")
 ACCOUNT = "acct"
 LEASE_SECONDS = 2.0
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeIssuer:

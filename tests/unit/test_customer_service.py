@@ -1,0 +1,155 @@
+"""app.policy.customers: the customer service acting on the policy's decisions, in milliseconds.
+
+The in-process store, one fake clock for the service, its store and its waits, and a fake Passport
+at the client's seam (``get_customer``); the integration and fault tests run the same rules on real
+Redis, the emulator and gunicorn.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import pytest
+
+from app.passport.client import TokenGrant
+from app.passport.errors import PassportError, PassportForbidden, PassportServerError, PassportTimeout
+from app.passport.tokens import TokenProvider
+from app.policy.customers import CachePolicy, CacheResult, CustomerService, encode_failure
+from app.policy.freshness import FreshnessPolicy
+from app.store.cache import CacheKeys, MemoryStore
+from app.store.lock import LockKeeper, StoreLock
+from emulator.example import load_example
+from tests.support.clock import FakeClock
+
+CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+FRESH_SECONDS = 60  # the freshness policy's floor: the example's updated_at is long ago
+POLICY = CachePolicy(
+    freshness=FreshnessPolicy(0.1, FRESH_SECONDS, FRESH_SECONDS),
+    stale_while_revalidate_seconds=30, stale_if_error_seconds=600, not_found_seconds=20,
+    lock_wait_seconds=5, longest_fetch_seconds=10,
+)
+
+
+class FakePassport:
+    """Passport at the client's seam: answers from a script, counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failure: PassportError | None = None
+
+    def get_customer(self, customer_id: str, token: str, request_id: str | None) -> Any:
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
+        return dict(load_example(), id=customer_id)
+
+
+class RunAtOnce(Executor):
+    """Background work (stale-while-revalidate's refresh) done before ``submit`` returns."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(clock) -> MemoryStore:
+    return MemoryStore(clock)
+
+
+@pytest.fixture
+def passport() -> FakePassport:
+    return FakePassport()
+
+
+@pytest.fixture
+def service(clock, store, passport) -> CustomerService:
+    keys = CacheKeys("test")
+    locks = LockKeeper(store, lease_seconds=2.0)
+    tokens = TokenProvider(lambda request_id: TokenGrant("token", 3600), store, keys, "acct",
+                           refresh_margin_seconds=60, default_ttl_seconds=300, lock_seconds=5, locks=locks,
+                           clock=clock, sleep=clock.sleep)
+    return CustomerService(passport, tokens, store, keys, POLICY, RunAtOnce(), RunAtOnce(), locks,  # type: ignore[arg-type]
+                           clock=clock, sleep=clock.sleep)
+
+
+def test_a_miss_fetches_once_and_the_next_lookup_is_a_hit(service, passport):
+    first, second = service.lookup(CUSTOMER_ID, "r1"), service.lookup(CUSTOMER_ID, "r2")
+    assert (first.cache, second.cache) == (CacheResult.MISS, CacheResult.HIT)
+    assert first.cache_status == "passport-bff; fwd=miss; stored"
+    assert second.entry.body == first.entry.body
+    assert passport.calls == 1
+
+
+def test_a_stale_copy_within_swr_is_served_and_refreshed_once(service, passport, clock):
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS + 10)
+    stale = service.lookup(CUSTOMER_ID, "r2")
+    assert stale.cache is CacheResult.STALE
+    assert stale.cache_status.endswith("detail=stale-while-revalidate")
+    assert passport.calls == 2  # the refresh, run at once here
+    assert service.lookup(CUSTOMER_ID, "r3").cache is CacheResult.HIT
+
+
+def test_past_swr_a_failing_passport_is_answered_by_the_copy_within_stale_if_error(service, passport, clock):
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS + 100)
+    passport.failure = PassportServerError(503)
+    answer = service.lookup(CUSTOMER_ID, "r2")
+    assert (answer.cache, answer.cache_status) == (
+        CacheResult.STALE, "passport-bff; fwd=stale; ttl=-100; detail=upstream-error")
+
+
+def test_past_stale_if_error_the_failure_is_raised(service, passport, clock):
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS + 601)
+    passport.failure = PassportTimeout("slow")
+    with pytest.raises(PassportTimeout):
+        service.lookup(CUSTOMER_ID, "r2")
+
+
+def test_a_403_drops_the_copy(service, passport, clock, store):
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS + 100)
+    passport.failure = PassportForbidden("no longer yours")
+    with pytest.raises(PassportForbidden):
+        service.lookup(CUSTOMER_ID, "r2")
+    assert store.get(CacheKeys("test").customer(CUSTOMER_ID)) is None
+
+
+def test_a_404_is_remembered_for_its_own_time(service, passport, clock):
+    from app.passport.errors import PassportNotFound
+
+    passport.failure = PassportNotFound("no such customer")
+    first, second = service.lookup(CUSTOMER_ID, "r1"), service.lookup(CUSTOMER_ID, "r2")
+    assert (first.entry.found, first.cache, second.cache) == (False, CacheResult.MISS, CacheResult.HIT)
+    assert passport.calls == 1
+    clock.advance(POLICY.not_found_seconds)
+    service.lookup(CUSTOMER_ID, "r3")
+    assert passport.calls == 2
+
+
+def test_a_lock_nobody_releases_is_waited_out_then_the_fetch_is_not_stored(service, passport, store):
+    held = StoreLock.new(CacheKeys("test").customer_lock(CUSTOMER_ID))
+    store.add(held.key, held.owner, 3600)  # another process's fetch, never finishing
+    answer = service.lookup(CUSTOMER_ID, "r1")
+    assert answer.cache_status == "passport-bff; fwd=miss; detail=lock-timeout"
+    assert passport.calls == 1
+    assert store.get(CacheKeys("test").customer(CUSTOMER_ID)) is None
+
+
+def test_a_waiter_shares_the_failure_of_the_fetch_it_waited_for(service, passport, store, clock):
+    keys = CacheKeys("test")
+    held = StoreLock.new(keys.customer_lock(CUSTOMER_ID))
+    store.add(held.key, held.owner, 3600)
+    store.set(keys.customer_failure(CUSTOMER_ID), encode_failure(PassportServerError(503), clock() + 1), 60)
+    with pytest.raises(PassportServerError):
+        service.lookup(CUSTOMER_ID, "r1")
+    assert passport.calls == 0
