@@ -49,6 +49,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        self._reported: str | None = None
 
     @property
     def state(self) -> str:
@@ -102,7 +103,9 @@ class CircuitBreaker:
             self._trial_in_flight = False
 
     def _report(self, state: str) -> None:
-        if self._on_state is not None:
+        """Tell ``on_state`` of a state it has not been told yet: on transitions, not on every call."""
+        if state != self._reported and self._on_state is not None:
+            self._reported = state
             self._on_state(self.name, state)
 
     def _state_now(self) -> str:

@@ -45,6 +45,7 @@ from app.passport.errors import (
 )
 from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.passport.tokens import TokenProvider
+from app.policy.cache_status import CacheStatus
 from app.policy.coalescing import SingleFlight
 from app.policy.decision import Action, StaleWindows, decide, serves_on_error
 from app.policy.freshness import FreshnessPolicy, ttl_for
@@ -54,7 +55,7 @@ from app.store.lock import LockKeeper, StoreLock
 
 log = logging.getLogger(__name__)
 
-CACHE_NAME = "passport-bff"
+COLLAPSED = CacheStatus(fwd="miss", collapsed=True)
 FIRST_POLL_SECONDS = 0.01
 SHAREABLE_FAILURES = {
     cls.__name__: cls for cls in vars(passport_errors).values()
@@ -91,7 +92,7 @@ class CustomerAnswer:
     entry: CachedCustomer
     cache: CacheResult
     answered_at: float
-    cache_status: str  # the RFC 9211 Cache-Status field value
+    cache_status: CacheStatus
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,12 @@ def decode_failure(raw: bytes | None, since: float) -> PassportError | None:
     return error_class("the fetch this request waited for failed")
 
 
-def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: str) -> CustomerAnswer:
-    return CustomerAnswer(entry, cache, now, f"{CACHE_NAME}; {status}")
+def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: CacheStatus) -> CustomerAnswer:
+    return CustomerAnswer(entry, cache, now, status)
 
 
 def fresh_answer(entry: CachedCustomer, now: float) -> CustomerAnswer:
-    return answer(entry, CacheResult.HIT, now, f"hit; ttl={entry.fresh_left(now)}")
+    return answer(entry, CacheResult.HIT, now, CacheStatus(hit=True, ttl=entry.fresh_left(now)))
 
 
 class CustomerService:
@@ -242,7 +243,7 @@ class CustomerService:
         if action is Action.SERVE:
             return fresh_answer(entry, now)
         self._revalidate_in_background(customer_id, request_id)
-        status = f"hit; ttl={entry.fresh_left(now)}; detail=stale-while-revalidate"
+        status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="stale-while-revalidate")
         return answer(entry, CacheResult.STALE, now, status)
 
     def _resolve_or_error(
@@ -259,7 +260,7 @@ class CustomerService:
         if ran_it or result.cache is not CacheResult.MISS:
             return result
         metrics.COALESCED.labels("collapsed").inc()
-        return replace(result, cache_status=f"{CACHE_NAME}; fwd=miss; collapsed")
+        return replace(result, cache_status=COLLAPSED)
 
     def _fetch_under_lock(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None
@@ -288,7 +289,7 @@ class CustomerService:
             entry = decode_entry(raw_entry)
             if entry is not None and entry.is_fresh(now := self._clock()):
                 metrics.COALESCED.labels("collapsed").inc()
-                return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
+                return answer(entry, CacheResult.MISS, now, COLLAPSED)
             failure = decode_failure(raw_failure, waiting_since)
             if failure is not None:
                 # The fetch we waited for failed: share its outcome rather than each waiter
@@ -310,7 +311,7 @@ class CustomerService:
         if entry is None or not entry.is_fresh(now := self._clock()):
             return None
         metrics.COALESCED.labels("collapsed").inc()
-        return answer(entry, CacheResult.MISS, now, "fwd=miss; collapsed")
+        return answer(entry, CacheResult.MISS, now, COLLAPSED)
 
     def _fetch_answer(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None
@@ -323,13 +324,14 @@ class CustomerService:
                 self._share_failure(customer_id, exc)
             return self._stale_or_raise(customer_id, exc, stale)
         if lock is None:
-            return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; detail=lock-timeout")
+            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", detail="lock-timeout"))
         self._store_entry(customer_id, entry, lock)
-        return answer(entry, CacheResult.MISS, entry.fetched_at, "fwd=miss; stored")
+        return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", stored=True))
 
     def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         entry = self._fetch(customer_id, request_id)
-        return answer(entry, CacheResult.BYPASS, entry.fetched_at, "fwd=bypass; detail=store-unavailable")
+        status = CacheStatus(fwd="bypass", detail="store-unavailable")
+        return answer(entry, CacheResult.BYPASS, entry.fetched_at, status)
 
     def _stale_or_raise(self, customer_id: str, error: PassportError, stale: CachedCustomer | None) -> CustomerAnswer:
         """Serve the last good copy within stale-if-error; a 403 drops it instead."""
@@ -340,7 +342,7 @@ class CustomerService:
         if stale is not None and serves_on_error(stale, now, self._policy.stale_windows):
             log.warning("Passport failed for customer %s (%s); serving the stale copy",
                         customer_id, type(error).__name__)
-            status = f"fwd=stale; ttl={stale.fresh_left(now)}; detail=upstream-error"
+            status = CacheStatus(fwd="stale", ttl=stale.fresh_left(now), detail="upstream-error")
             return answer(stale, CacheResult.STALE, now, status)
         raise error
 

@@ -19,6 +19,7 @@ from werkzeug.http import parse_etags, unquote_etag
 
 from app import metrics
 from app.passport.errors import PassportError
+from app.policy.cache_status import UPSTREAM_FAILED
 from app.policy.customers import CacheResult, CustomerAnswer, CustomerService
 from app.web.answers import JSON, SECURITY_HEADERS, HttpAnswer, problem_answer
 from app.web.auth import Authenticator, Caller
@@ -36,7 +37,6 @@ READ_SCOPE = "customers.read"
 # Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-UPSTREAM_FAILED_STATUS = "passport-bff; fwd=miss; detail=upstream-error"
 STATIC_HEADERS = list(SECURITY_HEADERS.items())
 
 
@@ -92,7 +92,7 @@ class CustomerLookup:
         except PassportError as error:
             self._errors.inc()
             problem = problem_from_passport(error)
-            problem.extra_headers.update({"X-Cache": "MISS", "Cache-Status": UPSTREAM_FAILED_STATUS})
+            problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
             raise problem from None
 
 
@@ -125,7 +125,7 @@ def cache_headers(found: CustomerAnswer) -> dict[str, str]:
     headers = {
         "Cache-Control": f"private, max-age={max(0, entry.fresh_left(found.answered_at))}",
         "X-Cache": found.cache.value,
-        "Cache-Status": found.cache_status,
+        "Cache-Status": str(found.cache_status),
     }
     if found.cache in (CacheResult.HIT, CacheResult.STALE):
         headers["Age"] = str(entry.age(found.answered_at))

@@ -110,3 +110,16 @@ def test_retry_after_counts_down(breaker, clock):
     with pytest.raises(CircuitOpen) as excinfo:
         breaker.before_call()
     assert excinfo.value.retry_after == 6
+
+
+def test_states_are_reported_on_transitions_only(clock):
+    reported: list[tuple[str, str]] = []
+    breaker = CircuitBreaker("passport", 2, 10, clock, on_state=lambda name, state: reported.append((name, state)))
+    for _ in range(3):
+        succeed(breaker)
+    fail(breaker)
+    fail(breaker)
+    clock.now += 10
+    succeed(breaker)  # the half-open trial
+    succeed(breaker)
+    assert reported == [("passport", CLOSED), ("passport", OPEN), ("passport", HALF_OPEN), ("passport", CLOSED)]
