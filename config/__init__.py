@@ -1,6 +1,7 @@
 """Configuration of passport-bff, read once from the environment (12-factor).
 
-One class per environment, chosen by ``APP_ENV``:
+``load_config()`` returns ``config.settings.Settings``: one frozen record per concern. One class per
+environment, chosen by ``APP_ENV``, sets the defaults and what is required:
 
 - ``development`` (the default for local runs): points at the bundled Passport emulator with its
   development credentials and caches in-process unless ``REDIS_URL`` is set.
@@ -17,13 +18,22 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from config.readers import ConfigError, EnvReader
-from config.security import caller_auth_configured, read_security
+from config.security import parse_encryption_keys, read_auth, read_origins, read_rate_limit
+from config.settings import (
+    CacheSettings,
+    HttpSettings,
+    LogSettings,
+    PassportSettings,
+    RedisSettings,
+    ServerSettings,
+    Settings,
+)
 
-__all__ = ["ConfigError", "Config", "DevelopmentConfig", "TestingConfig", "ProductionConfig", "load_config"]
+__all__ = ["ConfigError", "Config", "DevelopmentConfig", "TestingConfig", "ProductionConfig", "Settings",
+           "load_config"]
 
 EMULATOR_BASE_URL = "http://127.0.0.1:8090"
 EMULATOR_CLIENT_ID = "dev-client-id"
@@ -32,6 +42,7 @@ EMULATOR_CLIENT_SECRET = "dev-client-secret"
 DEVELOPMENT_API_KEY = "dev-api-key"
 DEVELOPMENT_API_KEYS = f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}:customers.read+customers.purge"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+DEFAULT_DEADLINE_SECONDS = 10.0
 
 
 class Config:
@@ -50,101 +61,122 @@ class Config:
     REQUIRED: tuple[str, ...] = ()
 
     @classmethod
-    def read(cls, env: EnvReader) -> dict[str, Any]:
+    def read(cls, env: EnvReader) -> Settings:
         """Read and validate every setting this environment uses."""
-        deadline = env.number("PASSPORT_DEADLINE_SECONDS", 10.0, minimum=0.1)
-        settings: dict[str, Any] = {
-            "APP_ENV": cls.APP_ENV,
-            "PORT": env.integer("PORT", 8000, minimum=1, maximum=65535),
-            "PASSPORT_BASE_URL": env.url("PASSPORT_BASE_URL", cls.DEFAULT_PASSPORT_BASE_URL),
-            "PASSPORT_CLIENT_ID": env.secret("PASSPORT_CLIENT_ID", cls.DEFAULT_PASSPORT_CLIENT_ID),
-            "PASSPORT_CLIENT_SECRET": env.secret(
-                "PASSPORT_CLIENT_SECRET", cls.DEFAULT_PASSPORT_CLIENT_SECRET
-            ),
-            "PASSPORT_TIMEOUT_SECONDS": env.number("PASSPORT_TIMEOUT_SECONDS", 5.0, minimum=0.05),
-            "PASSPORT_CONNECT_TIMEOUT_SECONDS": env.number(
-                "PASSPORT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.05
-            ),
-            "PASSPORT_MAX_RESPONSE_BYTES": env.integer(
-                "PASSPORT_MAX_RESPONSE_BYTES", 256 * 1024, minimum=1024
-            ),
-            "PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS": env.integer(
-                "PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS", 300, minimum=0
-            ),
-            "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS": env.integer(
-                "PASSPORT_TOKEN_DEFAULT_TTL_SECONDS", 300, minimum=1
-            ),
-            "PASSPORT_DEADLINE_SECONDS": deadline,
-            "PASSPORT_RETRIES": env.integer("PASSPORT_RETRIES", 2, minimum=0, maximum=10),
-            "PASSPORT_RETRY_BACKOFF_SECONDS": env.number("PASSPORT_RETRY_BACKOFF_SECONDS", 0.1, minimum=0.0),
-            "PASSPORT_BREAKER_FAILURES": env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
-            "PASSPORT_MAX_CONCURRENCY": env.integer("PASSPORT_MAX_CONCURRENCY", 8, minimum=1, maximum=64),
-            # Per worker: connections held open toward Passport; more calls wait within their attempt.
-            "PASSPORT_MAX_CONNECTIONS": env.integer("PASSPORT_MAX_CONNECTIONS", 100, minimum=1, maximum=10_000),
-            "PASSPORT_BREAKER_RESET_SECONDS": env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
-            "REDIS_URL": env.secret("REDIS_URL", None),
-            "REDIS_CLUSTER": env.boolean("REDIS_CLUSTER", False),
-            "REDIS_SENTINELS": env.host_ports("REDIS_SENTINELS"),
-            "REDIS_SENTINEL_MASTER": env.text("REDIS_SENTINEL_MASTER", None),
-            "REDIS_TLS_CA_FILE": env.existing_file("REDIS_TLS_CA_FILE"),
-            "REDIS_TLS_CERT_FILE": env.existing_file("REDIS_TLS_CERT_FILE"),
-            "REDIS_TLS_KEY_FILE": env.existing_file("REDIS_TLS_KEY_FILE"),
-            "REDIS_BREAKER_FAILURES": env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
-            "REDIS_BREAKER_RESET_SECONDS": env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
-            "REDIS_SOCKET_TIMEOUT_SECONDS": env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
-            # Per worker, as many as it serves requests at once; more wait (app.store.redis_topology).
-            "REDIS_MAX_CONNECTIONS": env.integer("REDIS_MAX_CONNECTIONS", worker_concurrency(env), minimum=1,
-                                                 maximum=10_000),
-            "CACHE_KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "passport-bff"),
-            "CACHE_TTL_FACTOR": env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),
-            "CACHE_TTL_MIN_SECONDS": env.integer("CACHE_TTL_MIN_SECONDS", 30, minimum=1),
-            "CACHE_TTL_MAX_SECONDS": env.integer("CACHE_TTL_MAX_SECONDS", 3600, minimum=1),
-            "CACHE_STALE_WHILE_REVALIDATE_SECONDS": env.integer(
-                "CACHE_STALE_WHILE_REVALIDATE_SECONDS", 60, minimum=0
-            ),
-            "CACHE_STALE_IF_ERROR_SECONDS": env.integer("CACHE_STALE_IF_ERROR_SECONDS", 86400, minimum=0),
-            "CACHE_NOT_FOUND_SECONDS": env.integer("CACHE_NOT_FOUND_SECONDS", 30, minimum=0),
-            "CACHE_LIST_SECONDS": env.integer("CACHE_LIST_SECONDS", 15, minimum=0),
-            "CACHE_NEAR_MAX_ENTRIES": env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
-            # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
-            "CACHE_LOCK_WAIT_SECONDS": env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
-            # A fetch lock's time to live, renewed while its fetch runs (app.store.lock).
-            "CACHE_LOCK_LEASE_SECONDS": env.number("CACHE_LOCK_LEASE_SECONDS", 2.0, minimum=0.2),
-            # Answer customer lookups in a WSGI layer ahead of Flask (app.web.fast_path); off: Flask alone.
-            "HIT_FAST_PATH": env.boolean("HIT_FAST_PATH", True),
-            "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-            "LOG_FORMAT": env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower(),
-        }
-        settings.update(read_security(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE, cls.DEFAULT_RATE_LIMIT))
-        # How long a worker may count a caller's lookups locally before adding them to the shared
-        # window (app.web.lookup_limit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
-        settings["RATELIMIT_SYNC_SECONDS"] = env.number(
-            "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0
+        settings = Settings(
+            app_env=cls.APP_ENV,
+            passport=cls.read_passport(env),
+            redis=read_redis(env),
+            cache=cls.read_cache(env),
+            auth=read_auth(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE),
+            http=cls.read_http(env),
+            log=LogSettings(level=read_log_level(env),
+                            format=env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower()),
+            flask_debug_requested=(env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no"),
         )
-        settings["FLASK_DEBUG_REQUESTED"] = (env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no")
         cls.check(settings)
         return settings
 
     @classmethod
-    def check(cls, settings: dict[str, Any]) -> None:
+    def read_passport(cls, env: EnvReader) -> PassportSettings:
+        return PassportSettings(
+            base_url=env.url("PASSPORT_BASE_URL", cls.DEFAULT_PASSPORT_BASE_URL),
+            client_id=env.secret("PASSPORT_CLIENT_ID", cls.DEFAULT_PASSPORT_CLIENT_ID),
+            client_secret=env.secret("PASSPORT_CLIENT_SECRET", cls.DEFAULT_PASSPORT_CLIENT_SECRET),
+            timeout_seconds=env.number("PASSPORT_TIMEOUT_SECONDS", 5.0, minimum=0.05),
+            connect_timeout_seconds=env.number("PASSPORT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
+            max_response_bytes=env.integer("PASSPORT_MAX_RESPONSE_BYTES", 256 * 1024, minimum=1024),
+            token_refresh_margin_seconds=env.integer("PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS", 300, minimum=0),
+            token_default_ttl_seconds=env.integer("PASSPORT_TOKEN_DEFAULT_TTL_SECONDS", 300, minimum=1),
+            deadline_seconds=env.number("PASSPORT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS, minimum=0.1),
+            retries=env.integer("PASSPORT_RETRIES", 2, minimum=0, maximum=10),
+            retry_backoff_seconds=env.number("PASSPORT_RETRY_BACKOFF_SECONDS", 0.1, minimum=0.0),
+            breaker_failures=env.integer("PASSPORT_BREAKER_FAILURES", 5, minimum=1),
+            breaker_reset_seconds=env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
+            max_concurrency=env.integer("PASSPORT_MAX_CONCURRENCY", 8, minimum=1, maximum=64),
+            # Per worker: connections held open toward Passport; more calls wait within their attempt.
+            max_connections=env.integer("PASSPORT_MAX_CONNECTIONS", 100, minimum=1, maximum=10_000),
+        )
+
+    @classmethod
+    def read_cache(cls, env: EnvReader) -> CacheSettings:
+        deadline = env.number("PASSPORT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS, minimum=0.1)
+        return CacheSettings(
+            key_prefix=env.text("CACHE_KEY_PREFIX", "passport-bff") or "passport-bff",
+            ttl_factor=env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),
+            ttl_min_seconds=env.integer("CACHE_TTL_MIN_SECONDS", 30, minimum=1),
+            ttl_max_seconds=env.integer("CACHE_TTL_MAX_SECONDS", 3600, minimum=1),
+            stale_while_revalidate_seconds=env.integer("CACHE_STALE_WHILE_REVALIDATE_SECONDS", 60, minimum=0),
+            stale_if_error_seconds=env.integer("CACHE_STALE_IF_ERROR_SECONDS", 86400, minimum=0),
+            not_found_seconds=env.integer("CACHE_NOT_FOUND_SECONDS", 30, minimum=0),
+            list_seconds=env.integer("CACHE_LIST_SECONDS", 15, minimum=0),
+            near_max_entries=env.integer("CACHE_NEAR_MAX_ENTRIES", cls.DEFAULT_NEAR_ENTRIES, minimum=0),
+            # Wait about as long as the fetch we wait for may take (nginx proxy_cache_lock_timeout).
+            lock_wait_seconds=env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
+            # A fetch lock's time to live, renewed while its fetch runs (app.store.lock).
+            lock_lease_seconds=env.number("CACHE_LOCK_LEASE_SECONDS", 2.0, minimum=0.2),
+            encryption_keys=parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
+        )
+
+    @classmethod
+    def read_http(cls, env: EnvReader) -> HttpSettings:
+        return HttpSettings(
+            port=env.integer("PORT", 8000, minimum=1, maximum=65535),
+            trusted_proxy_hops=env.integer("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
+            max_request_body_bytes=env.integer("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024),
+            cors_allowed_origins=read_origins(env),
+            rate_limit=read_rate_limit(env, cls.DEFAULT_RATE_LIMIT),
+            # How long a worker may count a caller's lookups locally before adding them to the shared
+            # window (app.web.lookup_limit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
+            rate_limit_sync_seconds=env.number(
+                "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0),
+            # Serve customer lookups in a WSGI layer ahead of Flask (app.web.fast_path); off: the Flask view.
+            lookup_fast_path=env.boolean("HIT_FAST_PATH", True),
+        )
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
         """Reject combinations of settings that cannot work together."""
-        missing = [name for name in cls.REQUIRED if not settings.get(name)]
+        values = {"PASSPORT_BASE_URL": settings.passport.base_url, "PASSPORT_CLIENT_ID": settings.passport.client_id,
+                  "PASSPORT_CLIENT_SECRET": settings.passport.client_secret}
+        missing = [name for name in cls.REQUIRED if not values[name]]
         if missing:
             raise ConfigError(
                 f"APP_ENV={cls.APP_ENV} needs {', '.join(missing)} "
                 "(each secret may also be given as <NAME>_FILE)"
             )
-        redis_url = settings["REDIS_URL"]
-        if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        redis = settings.redis
+        if redis.url and urlsplit(redis.url).scheme not in REDIS_SCHEMES:
             # The URL may hold a password: name the variable, never echo the value.
             raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}://")
-        if bool(settings["REDIS_SENTINELS"]) != bool(settings["REDIS_SENTINEL_MASTER"]):
+        if bool(redis.sentinels) != bool(redis.sentinel_master):
             raise ConfigError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
-        if settings["REDIS_CLUSTER"] and (not redis_url or settings["REDIS_SENTINELS"]):
+        if redis.cluster and (not redis.url or redis.sentinels):
             raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL (a node of the cluster) and no REDIS_SENTINELS")
-
-        if settings["CACHE_TTL_MIN_SECONDS"] > settings["CACHE_TTL_MAX_SECONDS"]:
+        if settings.cache.ttl_min_seconds > settings.cache.ttl_max_seconds:
             raise ConfigError("CACHE_TTL_MIN_SECONDS must not be greater than CACHE_TTL_MAX_SECONDS")
+
+
+def read_log_level(env: EnvReader) -> str:
+    return env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def read_redis(env: EnvReader) -> RedisSettings:
+    return RedisSettings(
+        url=env.secret("REDIS_URL", None),
+        cluster=env.boolean("REDIS_CLUSTER", False),
+        sentinels=env.host_ports("REDIS_SENTINELS"),
+        sentinel_master=env.text("REDIS_SENTINEL_MASTER", None),
+        tls_ca_file=env.existing_file("REDIS_TLS_CA_FILE"),
+        tls_cert_file=env.existing_file("REDIS_TLS_CERT_FILE"),
+        tls_key_file=env.existing_file("REDIS_TLS_KEY_FILE"),
+        breaker_failures=env.integer("REDIS_BREAKER_FAILURES", 2, minimum=1),
+        breaker_reset_seconds=env.number("REDIS_BREAKER_RESET_SECONDS", 2.0, minimum=0.1),
+        socket_timeout_seconds=env.number("REDIS_SOCKET_TIMEOUT_SECONDS", 0.25, minimum=0.01),
+        # Per worker, as many as it serves requests at once; more wait (app.store.redis_topology).
+        max_connections=env.integer("REDIS_MAX_CONNECTIONS", read_server(env).worker_concurrency, minimum=1,
+                                    maximum=10_000),
+    )
 
 
 class DevelopmentConfig(Config):
@@ -179,36 +211,28 @@ class ProductionConfig(Config):
     REQUIRED = ("PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET")
 
     @classmethod
-    def check(cls, settings: dict[str, Any]) -> None:
+    def check(cls, settings: Settings) -> None:
         """Also refuse the emulator's development credentials, which are public."""
         super().check(settings)
-        if not redis_enabled(settings):
+        passport, auth = settings.passport, settings.auth
+        if not settings.redis.enabled:
             raise ConfigError("APP_ENV=production needs REDIS_URL (or REDIS_SENTINELS): instances must share one cache")
-        if settings["PASSPORT_CLIENT_ID"] == EMULATOR_CLIENT_ID or (
-            settings["PASSPORT_CLIENT_SECRET"] == EMULATOR_CLIENT_SECRET
-        ):
+        if passport.client_id == EMULATOR_CLIENT_ID or passport.client_secret == EMULATOR_CLIENT_SECRET:
             raise ConfigError(
                 "PASSPORT_CLIENT_ID / PASSPORT_CLIENT_SECRET hold the emulator's development "
                 "credentials; production needs the real Passport credentials"
             )
-        if settings["FLASK_DEBUG_REQUESTED"]:
+        if settings.flask_debug_requested:
             raise ConfigError("FLASK_DEBUG must not be set in production: the debugger runs code for anyone")
-        if settings["AUTH_MODE"] == "enforced" and not caller_auth_configured(settings):
+        if auth.enforced and not auth.configured:
             raise ConfigError(
                 "production needs caller authentication: set AUTH_API_KEYS, AUTH_JWT_SECRET or "
                 "AUTH_JWKS_URL, or AUTH_MODE=gateway-trusted if the gateway authenticates every caller"
             )
-        if any(entry.sha256_hex == DEVELOPMENT_API_KEYS.split(":")[1] for entry in settings["AUTH_API_KEYS"]):
+        if any(entry.sha256_hex == DEVELOPMENT_API_KEYS.split(":")[1] for entry in auth.api_keys):
             raise ConfigError("AUTH_API_KEYS holds the public development key; production needs its own keys")
-        if (settings["AUTH_JWT_SECRET"] or settings["AUTH_JWKS_URL"]) and not (
-            settings["AUTH_JWT_ISSUER"] and settings["AUTH_JWT_AUDIENCE"]
-        ):
+        if (auth.jwt_secret or auth.jwks_url) and not (auth.jwt_issuer and auth.jwt_audience):
             raise ConfigError("production JWT verification needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
-
-
-def redis_enabled(settings: Mapping[str, Any]) -> bool:
-    """Whether a shared Redis is configured (one server, a Cluster node, or Sentinels)."""
-    return bool(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS"))
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -216,21 +240,33 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
-# gunicorn's settings, as config/gunicorn.py reads them (a test keeps the defaults equal): how many
-# requests one worker serves at once sizes what each worker holds per request (Redis connections).
-GUNICORN_DEFAULT_WORKER_CLASS = "gevent"
-GUNICORN_DEFAULT_WORKER_CONNECTIONS = 1000
-GUNICORN_DEFAULT_THREADS = 8
+WORKER_CLASSES = ("gevent", "gthread")
 
 
-def worker_concurrency(env: EnvReader) -> int:
-    """Requests one gunicorn worker serves at once: its greenlets (gevent) or its threads (gthread)."""
-    if env.text("GUNICORN_WORKER_CLASS", GUNICORN_DEFAULT_WORKER_CLASS) == "gthread":
-        return env.integer("GUNICORN_THREADS", GUNICORN_DEFAULT_THREADS, minimum=1)
-    return env.integer("GUNICORN_WORKER_CONNECTIONS", GUNICORN_DEFAULT_WORKER_CONNECTIONS, minimum=1)
+def read_server(env: EnvReader) -> ServerSettings:
+    """gunicorn's settings, read by ``config/gunicorn.py`` and sizing what a worker holds per request."""
+    worker_class = env.text("GUNICORN_WORKER_CLASS", "gevent") or "gevent"
+    if worker_class not in WORKER_CLASSES:
+        raise ConfigError(f"GUNICORN_WORKER_CLASS must be one of: {', '.join(WORKER_CLASSES)} (got {worker_class!r})")
+    port = env.integer("PORT", 8000, minimum=1, maximum=65535)
+    return ServerSettings(
+        bind=env.text("GUNICORN_BIND", None) or f"0.0.0.0:{port}",
+        workers=env.integer("WEB_CONCURRENCY", 2, minimum=1, maximum=256),
+        worker_class=worker_class,
+        worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1, maximum=100_000),
+        threads=env.integer("GUNICORN_THREADS", 8, minimum=1, maximum=1000),
+        timeout_seconds=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
+        graceful_timeout_seconds=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=0),
+        log_level=read_log_level(env).lower(),
+    )
 
 
-def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_server_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """gunicorn's validated settings from the environment."""
+    return read_server(EnvReader(os.environ if environ is None else environ))
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Settings:
     """Return the validated settings of the environment named by ``APP_ENV``."""
     environ = os.environ if environ is None else environ
     name = environ.get("APP_ENV", DevelopmentConfig.APP_ENV).strip().lower()

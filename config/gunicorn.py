@@ -28,22 +28,25 @@ from typing import Any
 
 from gunicorn.workers import SUPPORTED_WORKERS
 
+from config import ConfigError, load_server_settings
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-WORKER_CLASSES = ("gevent", "gthread")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
-if worker_class not in WORKER_CLASSES:
-    raise SystemExit(f"GUNICORN_WORKER_CLASS must be one of: {', '.join(WORKER_CLASSES)} (got {worker_class!r})")
+try:
+    server = load_server_settings()
+except ConfigError as error:  # a bad setting stops the start, naming the variable
+    raise SystemExit(f"passport-bff: {error}") from None
+bind = server.bind
+workers = server.workers
+worker_class = server.worker_class
 # Each short name loads our subclass of that gunicorn worker, which answers gunicorn's own errors
 # as problem+json (app/web/server_errors.py). The setting keeps the short name that the hooks below,
 # bench/run.py and the tests compare against.
 SUPPORTED_WORKERS.update(gevent="app.web.server_errors.GeventWorker", gthread="app.web.server_errors.ThreadWorker")
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8")) if worker_class == "gthread" else 1
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+worker_connections = server.worker_connections
+threads = server.threads if worker_class == "gthread" else 1
+timeout = server.timeout_seconds
+graceful_timeout = server.graceful_timeout_seconds
 keepalive = 5
 preload_app = False
 # Gunicorn's control socket sits at one fixed path per user, so several instances on one host
@@ -52,7 +55,7 @@ control_socket_disable = True
 # The app writes one log line per request itself; gunicorn's own access log would repeat it.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = server.log_level
 
 # prometheus_client multi-process mode: every worker writes its samples under this directory and
 # /metrics adds them up. It must be set before a worker imports prometheus_client. gunicorn runs

@@ -1,4 +1,4 @@
-"""Settings for who may call us and how we protect what we hold: caller auth, gateway, encryption.
+"""Settings for who may call us and how we protect what we hold: caller auth, CORS, rate limits, encryption.
 
 ``AUTH_API_KEYS`` holds ``name:sha256hex`` entries, optionally ``name:sha256hex:scope+scope``
 (no scopes means ``customers.read``): only hashes are configured, never the keys themselves.
@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
-from typing import Any
 
 import limits
 
 from config.readers import ConfigError, EnvReader
+from config.settings import ApiKeyEntry, AuthSettings
 
 SCOPES = frozenset({"customers.read", "customers.purge"})
 DEFAULT_SCOPES = frozenset({"customers.read"})
@@ -23,13 +22,6 @@ SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 FERNET_KEY_BYTES = 32
 RATE_LIMIT_OFF = ("off", "none")
-
-
-@dataclass(frozen=True)
-class ApiKeyEntry:
-    name: str
-    sha256_hex: str
-    scopes: frozenset[str]
 
 
 def parse_api_keys(value: str | None) -> tuple[ApiKeyEntry, ...]:
@@ -70,48 +62,42 @@ def parse_encryption_keys(value: str | None) -> tuple[str, ...]:
     return keys
 
 
-def read_security(
-    env: EnvReader, default_api_keys: str | None, default_auth_mode: str, default_rate_limit: str
-) -> dict[str, Any]:
-    """Read caller-auth, gateway, rate-limit and encryption settings."""
-    origins = env.text("CORS_ALLOWED_ORIGINS", None)
-    settings = {
-        "AUTH_MODE": env.text("AUTH_MODE", default_auth_mode),
-        "AUTH_API_KEYS": parse_api_keys(env.secret("AUTH_API_KEYS", default_api_keys)),
-        "AUTH_JWT_SECRET": env.secret("AUTH_JWT_SECRET", None),
-        "AUTH_JWKS_URL": env.url("AUTH_JWKS_URL", None),
-        "AUTH_JWT_ISSUER": env.text("AUTH_JWT_ISSUER", None),
-        "AUTH_JWT_AUDIENCE": env.text("AUTH_JWT_AUDIENCE", None),
-        "AUTH_JWT_LEEWAY_SECONDS": env.integer("AUTH_JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
-        "AUTH_JWT_CUSTOMERS_CLAIM": env.text("AUTH_JWT_CUSTOMERS_CLAIM", "customer_ids"),
-        "TRUSTED_PROXY_HOPS": env.integer("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
-        "MAX_REQUEST_BODY_BYTES": env.integer("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024),
-        "CORS_ALLOWED_ORIGINS": tuple(o.strip() for o in origins.split(",") if o.strip()) if origins else (),
-        "RATELIMIT_DEFAULT": env.text("RATELIMIT_DEFAULT", default_rate_limit),
-        "CACHE_ENCRYPTION_KEYS": parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
-    }
-    check_security(settings)
+def read_auth(env: EnvReader, default_api_keys: str | None, default_auth_mode: str) -> AuthSettings:
+    """Read the caller-authentication settings."""
+    settings = AuthSettings(
+        mode=env.text("AUTH_MODE", default_auth_mode) or default_auth_mode,
+        api_keys=parse_api_keys(env.secret("AUTH_API_KEYS", default_api_keys)),
+        jwt_secret=env.secret("AUTH_JWT_SECRET", None),
+        jwks_url=env.url("AUTH_JWKS_URL", None),
+        jwt_issuer=env.text("AUTH_JWT_ISSUER", None),
+        jwt_audience=env.text("AUTH_JWT_AUDIENCE", None),
+        jwt_leeway_seconds=env.integer("AUTH_JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
+        jwt_customers_claim=env.text("AUTH_JWT_CUSTOMERS_CLAIM", "customer_ids") or "customer_ids",
+    )
+    if settings.mode not in AUTH_MODES:
+        raise ConfigError(f"AUTH_MODE must be one of: {', '.join(AUTH_MODES)}")
+    if settings.jwt_secret and len(settings.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(f"AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long")
     return settings
 
 
-def check_security(settings: dict[str, Any]) -> None:
-    if settings["AUTH_MODE"] not in AUTH_MODES:
-        raise ConfigError(f"AUTH_MODE must be one of: {', '.join(AUTH_MODES)}")
-    secret = settings["AUTH_JWT_SECRET"]
-    if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
-        raise ConfigError(f"AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long")
-    rate_limit = settings["RATELIMIT_DEFAULT"]
+def read_rate_limit(env: EnvReader, default: str) -> str | None:
+    """``RATELIMIT_DEFAULT`` in Flask-Limiter's syntax; None when rate limiting is off."""
+    rate_limit = env.text("RATELIMIT_DEFAULT", default) or default
     if rate_limit.lower() in RATE_LIMIT_OFF:
-        settings["RATELIMIT_DEFAULT"] = None
-    else:
-        try:
-            limits.parse_many(rate_limit)
-        except ValueError:
-            raise ConfigError(
-                f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
-    if "*" in settings["CORS_ALLOWED_ORIGINS"]:
+        return None
+    try:
+        limits.parse_many(rate_limit)
+    except ValueError:
+        raise ConfigError(
+            f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
+    return rate_limit
+
+
+def read_origins(env: EnvReader) -> tuple[str, ...]:
+    """``CORS_ALLOWED_ORIGINS``: the browser origins allowed to call us (none: CORS off)."""
+    value = env.text("CORS_ALLOWED_ORIGINS", None)
+    origins = tuple(o.strip() for o in value.split(",") if o.strip()) if value else ()
+    if "*" in origins:
         raise ConfigError("CORS_ALLOWED_ORIGINS must list origins; '*' would expose customer data to any site")
-
-
-def caller_auth_configured(settings: dict[str, Any]) -> bool:
-    return bool(settings["AUTH_API_KEYS"] or settings["AUTH_JWT_SECRET"] or settings["AUTH_JWKS_URL"])
+    return origins

@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import create_app
 from tests.support.emulator import EmulatorControl
+from tests.support.environ import as_environ
 from tests.support.processes import RedisServer, free_port, start_emulator, stop
 
 
@@ -49,11 +50,14 @@ def emulator(emulator_process: str) -> EmulatorControl:
 
 @pytest.fixture
 def make_app(redis_server: RedisServer, redis_client: redis.Redis, emulator: EmulatorControl) -> Callable[..., Flask]:
-    """Build a testing app on the real Redis and emulator; keyword arguments override config."""
+    """Build a testing app on the real Redis and emulator; keyword arguments are environment variables
+    (any value; it is written as a deployment would: ``True`` as ``true``, a tuple comma-separated),
+    read and validated like any deployment's. ``None`` unsets one."""
 
     def build(**overrides: Any) -> Flask:
-        settings = {"PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url, **overrides}
-        return create_app(settings, environ={"APP_ENV": "testing"})
+        settings = {"APP_ENV": "testing", "PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url,
+                    **overrides}
+        return create_app(environ=as_environ(settings))
 
     return build
 

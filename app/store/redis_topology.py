@@ -28,6 +28,8 @@ from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from config.settings import RedisSettings
+
 HEALTH_CHECK_SECONDS = 30
 POOL_EMPTY_MESSAGE = "No connection available."  # what BlockingConnectionPool raises when its wait runs out
 
@@ -49,67 +51,74 @@ class WorkerPool(redis.BlockingConnectionPool):
 
 
 
-def client_options(config: dict[str, Any]) -> dict[str, Any]:
+def client_options(settings: RedisSettings) -> dict[str, Any]:
     """Timeouts, retry policy and TLS files shared by every topology."""
-    timeout = config["REDIS_SOCKET_TIMEOUT_SECONDS"]
+    timeout = settings.socket_timeout_seconds
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 1),
     }
-    tls = {"ssl_ca_certs": config["REDIS_TLS_CA_FILE"], "ssl_certfile": config["REDIS_TLS_CERT_FILE"],
-           "ssl_keyfile": config["REDIS_TLS_KEY_FILE"]}
+    tls = {"ssl_ca_certs": settings.tls_ca_file, "ssl_certfile": settings.tls_cert_file,
+           "ssl_keyfile": settings.tls_key_file}
     options.update({name: value for name, value in tls.items() if value})
     return options
 
 
-def connect_redis(config: dict[str, Any]) -> redis.Redis | RedisCluster:
+def connect_redis(settings: RedisSettings) -> redis.Redis | RedisCluster:
     """Build the client the configuration describes."""
-    options = client_options(config)
-    if config["REDIS_SENTINELS"]:
-        return sentinel_master(config, options)
-    if config["REDIS_CLUSTER"]:
-        return RedisCluster.from_url(config["REDIS_URL"], max_connections=config["REDIS_MAX_CONNECTIONS"], **options)
-    return redis.Redis(connection_pool=worker_pool(config))
+    options = client_options(settings)
+    if settings.sentinels:
+        return sentinel_master(settings, options)
+    if settings.cluster:
+        return RedisCluster.from_url(server_url(settings), max_connections=settings.max_connections, **options)
+    return redis.Redis(connection_pool=worker_pool(settings))
 
 
-def worker_pool(config: dict[str, Any]) -> WorkerPool:
+def server_url(settings: RedisSettings) -> str:
+    """``REDIS_URL``, which every topology but Sentinel needs (``config`` checks it is there)."""
+    if settings.url is None:
+        raise ValueError("REDIS_URL is not set")
+    return settings.url
+
+
+def worker_pool(settings: RedisSettings) -> WorkerPool:
     """The bounded, waiting pool toward one Redis server (``REDIS_URL``), for this worker."""
     return WorkerPool.from_url(
-        config["REDIS_URL"], max_connections=config["REDIS_MAX_CONNECTIONS"],
-        timeout=config["REDIS_SOCKET_TIMEOUT_SECONDS"], health_check_interval=HEALTH_CHECK_SECONDS,
-        **client_options(config),
+        server_url(settings), max_connections=settings.max_connections,
+        timeout=settings.socket_timeout_seconds, health_check_interval=HEALTH_CHECK_SECONDS,
+        **client_options(settings),
     )
 
 
-def sentinel_master(config: dict[str, Any], options: dict[str, Any]) -> redis.Redis:
+def sentinel_master(settings: RedisSettings, options: dict[str, Any]) -> redis.Redis:
     """Ask the Sentinels for the current master; credentials and db come from ``REDIS_URL`` if set."""
-    url = urlsplit(config["REDIS_URL"] or "redis://")
+    url = urlsplit(settings.url or "redis://")
     sentinel_options = {k: v for k, v in options.items() if k != "retry"}
-    sentinel = Sentinel(list(config["REDIS_SENTINELS"]), sentinel_kwargs=sentinel_options, **sentinel_options)
+    sentinel = Sentinel(list(settings.sentinels), sentinel_kwargs=sentinel_options, **sentinel_options)
     database = int(url.path.lstrip("/") or 0)
     master: redis.Redis = sentinel.master_for(
-        config["REDIS_SENTINEL_MASTER"], db=database, username=url.username, password=url.password,
-        retry=options["retry"], max_connections=config["REDIS_MAX_CONNECTIONS"])
+        settings.sentinel_master, db=database, username=url.username, password=url.password,
+        retry=options["retry"], max_connections=settings.max_connections)
     return master
 
 
-def limiter_storage_options(config: dict[str, Any]) -> dict[str, Any]:
+def limiter_storage_options(settings: RedisSettings) -> dict[str, Any]:
     """The rate limiter's client options: its own pool, bounded and waiting like the store's."""
-    if config["REDIS_SENTINELS"]:
-        return client_options(config)
-    if config["REDIS_CLUSTER"]:
-        return {**client_options(config), "max_connections": config["REDIS_MAX_CONNECTIONS"]}
-    return {"connection_pool": worker_pool(config)}
+    if settings.sentinels:
+        return client_options(settings)
+    if settings.cluster:
+        return {**client_options(settings), "max_connections": settings.max_connections}
+    return {"connection_pool": worker_pool(settings)}
 
 
-def limiter_storage_uri(config: dict[str, Any]) -> str:
+def limiter_storage_uri(settings: RedisSettings) -> str:
     """The same Redis, in the ``limits`` library's URI dialect."""
-    if config["REDIS_SENTINELS"]:
-        hosts = ",".join(f"{host}:{port}" for host, port in config["REDIS_SENTINELS"])
-        return f"redis+sentinel://{hosts}/{config['REDIS_SENTINEL_MASTER']}"
-    url: str = config["REDIS_URL"]
-    if config["REDIS_CLUSTER"]:
+    if settings.sentinels:
+        hosts = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+        return f"redis+sentinel://{hosts}/{settings.sentinel_master}"
+    url = server_url(settings)
+    if settings.cluster:
         scheme, rest = url.split("://", 1)
         return f"{scheme}+cluster://{rest}"
     return url

@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
 from app.web.problems import AUTH_UNAVAILABLE, CUSTOMER_NOT_ALLOWED, INSUFFICIENT_SCOPE, UNAUTHENTICATED, Problem
-from config.security import DEFAULT_SCOPES, SCOPES, ApiKeyEntry
+from config.security import DEFAULT_SCOPES, SCOPES
+from config.settings import AuthSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -164,14 +165,13 @@ class JwksClient(jwt.PyJWKClient):
 class JwtVerifier:
     """Verify gateway-issued JWTs and turn their claims into a ``Caller``."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self._secret: str | None = config["AUTH_JWT_SECRET"]
-        url = config["AUTH_JWKS_URL"]
-        self._jwks = JwksClient(url) if url else None
-        self._issuer: str | None = config["AUTH_JWT_ISSUER"]
-        self._audience: str | None = config["AUTH_JWT_AUDIENCE"]
-        self._leeway: int = config["AUTH_JWT_LEEWAY_SECONDS"]
-        self._customers_claim: str = config["AUTH_JWT_CUSTOMERS_CLAIM"]
+    def __init__(self, settings: AuthSettings) -> None:
+        self._secret = settings.jwt_secret
+        self._jwks = JwksClient(settings.jwks_url) if settings.jwks_url else None
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._leeway = settings.jwt_leeway_seconds
+        self._customers_claim = settings.jwt_customers_claim
         # Signature checks (RSA, ECDSA) cost more than the rest of a cache hit; callers reuse tokens.
         self._verified: dict[str, tuple[Caller, float]] = {}
 
@@ -240,11 +240,10 @@ class JwtVerifier:
 class Authenticator:
     """Find out who is calling from the request headers."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.enforced = config["AUTH_MODE"] == "enforced"
-        self._api_keys: tuple[ApiKeyEntry, ...] = config["AUTH_API_KEYS"]
-        jwt_configured = config["AUTH_JWT_SECRET"] or config["AUTH_JWKS_URL"]
-        self._jwt = JwtVerifier(config) if jwt_configured else None
+    def __init__(self, settings: AuthSettings) -> None:
+        self.enforced = settings.enforced
+        self._api_keys = settings.api_keys
+        self._jwt = JwtVerifier(settings) if settings.jwt_secret or settings.jwks_url else None
 
     def authenticate(self, headers: Any) -> Caller:
         if not self.enforced:
@@ -313,15 +312,10 @@ def authorize_customers(customer_ids: Iterable[str]) -> None:
             raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
 
 
-def authenticator(app: Flask) -> Authenticator:
-    """The app's authenticator (``init_app`` made it)."""
-    found: Authenticator = app.extensions[EXTENSION]
-    return found
-
-
-def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = Authenticator(app.config)
-    app.before_request(authenticate_request)
+def init_app(app: Flask, settings: AuthSettings) -> Authenticator:
+    """Keep the app's authenticator, for ``authenticate_request`` (the lookup is handed it directly)."""
+    authenticator = app.extensions[EXTENSION] = Authenticator(settings)
+    return authenticator
 
 
 __all__ = ["Caller", "DEFAULT_SCOPES", "authorize_customers", "init_app", "public", "require_scope"]

@@ -10,7 +10,9 @@ and writes the request's log line and metrics as ``app.web.request_log`` does fo
 It declines only what is not a plain lookup, which Flask then serves: other routes and methods,
 an id holding a ``/``, a path not sent in its canonical spelling (``app.web.request_target``), a
 request with a body, a CORS request. ``HIT_FAST_PATH=false`` takes this layer out (for A/B
-measurements; answers are the same).
+measurements; answers are the same), and so does ``CORS_ALLOWED_ORIGINS``: Flask-Cors's headers
+depend on the origin list and the request in ways not worth copying. ``app.web.install`` puts it
+inside ProxyFix, so that the client address it logs and limits by is the real one.
 """
 from __future__ import annotations
 
@@ -19,15 +21,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from app import metrics
 from app.observability import REQUEST_ID_HEADER, begin_trace, end_trace, log_access
 from app.web.answers import problem_answer
-from app.web.api import lookup_of
-from app.web.lookup import LookupAnswer
+from app.web.lookup import CustomerLookup, LookupAnswer
 from app.web.problems import INTERNAL_ERROR, Problem
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS
 class LookupFastPath:
     """Serve customer lookups before Flask; hand everything else to ``flask_app``."""
 
-    def __init__(self, app: Flask, flask_app: WSGIApp) -> None:
-        self._app = app
+    def __init__(self, lookup: CustomerLookup, flask_app: WSGIApp) -> None:
+        self._lookup = lookup
         self._flask_app = flask_app
         self._duration = metrics.HTTP_DURATION.labels(ROUTE)
         self._answers: dict[int, Any] = {}  # status -> its HTTP_REQUESTS child, labelled once
@@ -76,7 +76,7 @@ class LookupFastPath:
     def _answer(self, raw_id: str, headers: EnvironHeaders, client: str | None, request_id: str) -> LookupAnswer:
         """The lookup's answer; a bug in it is a 500 problem, logged with its traceback (as Flask's)."""
         try:
-            return lookup_of(self._app).answer(raw_id, headers, client, request_id)
+            return self._lookup.answer(raw_id, headers, client, request_id)
         except Exception:
             log.exception("unhandled error")
             return LookupAnswer(problem_answer(Problem(INTERNAL_ERROR, INTERNAL_ERROR.detail), request_id), None, None)
@@ -96,14 +96,3 @@ class LookupFastPath:
             return None
         raw_id = path[len(PREFIX):]
         return raw_id if raw_id and "/" not in raw_id else None
-
-
-def init_app(app: Flask) -> None:
-    """Put the fast path in front of Flask; call before ``app.web.security`` wraps the app in ProxyFix,
-    so that the client address the fast path logs and limits by is the real one.
-
-    Not with CORS configured: Flask-Cors's headers depend on the origin list and the request in
-    ways not worth copying; browsers' requests then take the Flask route.
-    """
-    if app.config["HIT_FAST_PATH"] and not app.config["CORS_ALLOWED_ORIGINS"]:
-        app.wsgi_app = LookupFastPath(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -7,7 +7,7 @@ lookup, a 401), it is found by gunicorn while it drains the body before the conn
 request, and gunicorn then sends an unsolicited second answer, a 400, after the app's 200.
 
 So ``BodyFraming`` reads a request's body before anything else runs, within the app's body limit
-(``MAX_CONTENT_LENGTH``, set by ``app.web.security``), and hands the app the bytes, framed by their
+(``MAX_REQUEST_BODY_BYTES``), and hands the app the bytes, framed by their
 length. When the body cannot be read, the request never reaches the app: the error goes up to the
 server, which answers it once and closes the connection — only the server can close it (gunicorn
 drops a ``Connection`` header an app sends), and ``app.web.server_errors`` makes its answer a problem:
@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from flask import Flask
+from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 NO_BODY = (None, "", "0")
@@ -94,8 +91,3 @@ def unchunk(environ: dict[str, Any]) -> None:
     codings = [c for c in environ.pop("HTTP_TRANSFER_ENCODING").split(",") if c.strip().lower() != "chunked"]
     if codings:
         environ["HTTP_TRANSFER_ENCODING"] = ",".join(codings)
-
-
-def init_app(app: Flask) -> None:
-    """Read bodies in front of everything else; call last, after ``app.web.security`` set the body limit."""
-    app.wsgi_app = BodyFraming(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]

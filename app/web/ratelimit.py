@@ -22,7 +22,7 @@ from app.store.redis_topology import limiter_storage_options, limiter_storage_ur
 from app.web.errors import problem_response
 from app.web.lookup_limit import LookupRateLimit, caller_key_for
 from app.web.problems import TOO_MANY_REQUESTS
-from config import redis_enabled
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +47,20 @@ def refuse(limit: RequestLimit) -> Response:
                             {"Retry-After": str(retry_after)})
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """Install the limiter; call after caller authentication so that ``g.caller`` is known."""
-    limit = app.config["RATELIMIT_DEFAULT"]
+    limit = settings.http.rate_limit
     if not limit:
         return
-    shared = redis_enabled(app.config)
-    options = limiter_storage_options(app.config) if shared else {}
-    key_prefix = f"{app.config['CACHE_KEY_PREFIX']}:v1:ratelimit"
+    shared = settings.redis.enabled
+    options = limiter_storage_options(settings.redis) if shared else {}
+    key_prefix = f"{settings.cache.key_prefix}:v1:ratelimit"
     limiter = Limiter(
         caller_key,
         app=app,
         default_limits=[limit],
         default_limits_exempt_when=exempt,
-        storage_uri=limiter_storage_uri(app.config) if shared else "memory://",
+        storage_uri=limiter_storage_uri(settings.redis) if shared else "memory://",
         storage_options=options,
         # Constant cost per request (two counters), where a moving window's grows with the limit;
         # no X-RateLimit-* headers on every answer, which cost a second Redis script per request.
@@ -73,7 +73,7 @@ def init_app(app: Flask) -> None:
     )
     app.extensions[EXTENSION] = limiter
     app.extensions[LOOKUP_EXTENSION] = LookupRateLimit(
-        limiter.limiter, limits.parse_many(limit), key_prefix, app.config["RATELIMIT_SYNC_SECONDS"]
+        limiter.limiter, limits.parse_many(limit), key_prefix, settings.http.rate_limit_sync_seconds
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
 from app import metrics
 from app.observability import (
@@ -13,8 +13,6 @@ from app.observability import (
     REQUEST_ID_HEADER,
     RequestTrace,
     begin_trace,
-    configure_logging,
-    end_trace,
     log_access,
 )
 
@@ -38,10 +36,3 @@ def finish_request(response: Response) -> Response:
     log_access(trace.request_id, request.remote_addr, caller.name if caller else None, method, route,
                response.status_code, response.headers.get("X-Cache"), trace.upstream_seconds, elapsed)
     return response
-
-
-def init_app(app: Flask) -> None:
-    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
-    app.before_request(start_request)
-    app.after_request(finish_request)
-    app.teardown_request(lambda _error: end_trace())

@@ -27,7 +27,7 @@ import string
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import request
 
 from app.web.problems import NON_CANONICAL_PATH, Problem
 
@@ -81,8 +81,3 @@ def refuse_non_canonical_paths() -> None:
     reason = non_canonical_reason(path) if path is not None else None
     if reason:
         raise Problem(NON_CANONICAL_PATH, f"Only the canonical spelling of a path is served. {reason}")
-
-
-def init_app(app: Flask) -> None:
-    """Judge the path first; call right after ``app.observability``, which gives the request its id."""
-    app.before_request(refuse_non_canonical_paths)

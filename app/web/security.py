@@ -9,12 +9,17 @@
 """
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.web.answers import SECURITY_HEADERS
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 CORS_REQUEST_HEADERS = ["X-API-Key", "Authorization", "X-Request-ID", "If-None-Match", "Content-Type"]
 CORS_EXPOSED_HEADERS = ["ETag", "Age", "X-Cache", "Cache-Status", "X-Request-ID", "Retry-After"]
@@ -30,21 +35,20 @@ def add_security_headers(response: Response) -> Response:
 
 def refuse_large_bodies() -> None:
     """Refuse an announced oversized body before anything reads it (413 problem)."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and request.content_length > limit:
+    limit = request.max_content_length  # Flask's own limit, set from MAX_REQUEST_BODY_BYTES
+    if limit is not None and request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"Request bodies are limited to {limit} bytes.")
 
 
-def init_app(app: Flask) -> None:
-    hops = app.config["TRUSTED_PROXY_HOPS"]
-    if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BODY_BYTES"]
-    origins = app.config["CORS_ALLOWED_ORIGINS"]
+def behind_proxies(wsgi_app: WSGIApp, hops: int) -> WSGIApp:
+    """Believe ``hops`` proxies' forwarded headers (none: ignore them)."""
+    if not hops:
+        return wsgi_app
+    return ProxyFix(wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
+    """Answer CORS for ``origins`` (Flask-Cors's after-request hook); with none, CORS stays off."""
     if origins:
         CORS(app, origins=list(origins), allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS,
              max_age=CORS_MAX_AGE_SECONDS, vary_header=True)
-    if app.config["APP_ENV"] == "production":
-        app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says
-    app.before_request(refuse_large_bodies)
-    app.after_request(add_security_headers)

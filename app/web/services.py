@@ -23,11 +23,9 @@ from app.store.encryption import EncryptedStore
 from app.store.lock import LockKeeper
 from app.store.near_cache import NearCache
 from app.store.redis_topology import connect_redis
-from config import redis_enabled
+from config.settings import LOCK_MARGIN_SECONDS, CacheSettings, PassportSettings, RedisSettings, Settings
 
 EXTENSION = "passport_bff"
-# Locks must outlive the work they guard: a token fetch plus a customer fetch, and a margin.
-LOCK_MARGIN_SECONDS = 1.0
 # Background refreshes (stale-while-revalidate) per process; each customer has at most one.
 REFRESH_THREADS = 2
 
@@ -42,84 +40,86 @@ class Services:
     redis_configured: bool
 
 
-def build_store(config: dict[str, Any], keys: CacheKeys) -> CacheStore:
+def build_store(redis_settings: RedisSettings, cache: CacheSettings, keys: CacheKeys) -> CacheStore:
     """Use the shared Redis when one is configured, else an in-process store; seal if asked."""
     store: CacheStore
-    if redis_enabled(config):
-        breaker = CircuitBreaker("redis", config["REDIS_BREAKER_FAILURES"], config["REDIS_BREAKER_RESET_SECONDS"],
+    if redis_settings.enabled:
+        breaker = CircuitBreaker("redis", redis_settings.breaker_failures, redis_settings.breaker_reset_seconds,
                                  on_state=record_breaker_state)
-        client = connect_redis(config)
-        store = RedisStore(client, breaker, build_near_cache(config, client, keys))
+        client = connect_redis(redis_settings)
+        store = RedisStore(client, breaker, build_near_cache(redis_settings, cache, client, keys))
     else:
         store = MemoryStore()
-    encryption_keys = config["CACHE_ENCRYPTION_KEYS"]
-    return EncryptedStore(store, encryption_keys) if encryption_keys else store
+    return EncryptedStore(store, cache.encryption_keys) if cache.encryption_keys else store
 
 
-def build_near_cache(config: dict[str, Any], client: Any, keys: CacheKeys) -> NearCache | None:
+def build_near_cache(redis_settings: RedisSettings, cache: CacheSettings, client: Any,
+                     keys: CacheKeys) -> NearCache | None:
     """A near cache in front of a single Redis server (not yet for Cluster or Sentinel set-ups)."""
-    size = config["CACHE_NEAR_MAX_ENTRIES"]
-    if not size or config["REDIS_CLUSTER"] or config["REDIS_SENTINELS"]:
+    if not cache.near_max_entries or redis_settings.cluster or redis_settings.sentinels:
         return None
-    return NearCache(client, keys.customer_prefix, size).start()
+    return NearCache(client, keys.customer_prefix, cache.near_max_entries).start()
 
 
-def build_passport(config: dict[str, Any]) -> PassportClient:
-    breaker = CircuitBreaker(
-        "passport", config["PASSPORT_BREAKER_FAILURES"], config["PASSPORT_BREAKER_RESET_SECONDS"],
-        on_state=record_breaker_state,
-    )
+def build_passport(passport: PassportSettings) -> PassportClient:
+    breaker = CircuitBreaker("passport", passport.breaker_failures, passport.breaker_reset_seconds,
+                             on_state=record_breaker_state)
+    if not (passport.base_url and passport.client_id and passport.client_secret):
+        raise ValueError("Passport's base URL and credentials are required")  # config names what is missing
     return PassportClient(
-        config["PASSPORT_BASE_URL"],
-        config["PASSPORT_CLIENT_ID"],
-        config["PASSPORT_CLIENT_SECRET"],
-        timeout_seconds=config["PASSPORT_TIMEOUT_SECONDS"],
-        connect_timeout_seconds=config["PASSPORT_CONNECT_TIMEOUT_SECONDS"],
-        max_response_bytes=config["PASSPORT_MAX_RESPONSE_BYTES"],
+        passport.base_url,
+        passport.client_id,
+        passport.client_secret,
+        timeout_seconds=passport.timeout_seconds,
+        connect_timeout_seconds=passport.connect_timeout_seconds,
+        max_response_bytes=passport.max_response_bytes,
         breaker=breaker,
-        deadline_seconds=config["PASSPORT_DEADLINE_SECONDS"],
-        retries=config["PASSPORT_RETRIES"],
-        retry_backoff_seconds=config["PASSPORT_RETRY_BACKOFF_SECONDS"],
-        max_connections=config["PASSPORT_MAX_CONNECTIONS"],
+        deadline_seconds=passport.deadline_seconds,
+        retries=passport.retries,
+        retry_backoff_seconds=passport.retry_backoff_seconds,
+        max_connections=passport.max_connections,
     )
 
 
-def build_services(config: dict[str, Any]) -> Services:
+def build_policy(cache: CacheSettings, passport: PassportSettings) -> CachePolicy:
+    return CachePolicy(
+        freshness=FreshnessPolicy(cache.ttl_factor, cache.ttl_min_seconds, cache.ttl_max_seconds),
+        stale_while_revalidate_seconds=cache.stale_while_revalidate_seconds,
+        stale_if_error_seconds=cache.stale_if_error_seconds,
+        not_found_seconds=cache.not_found_seconds,
+        lock_wait_seconds=cache.lock_wait_seconds,
+        longest_fetch_seconds=passport.longest_fetch_seconds,
+    )
+
+
+def build_services(settings: Settings) -> Services:
     """Wire every service from validated settings."""
-    keys = CacheKeys(config["CACHE_KEY_PREFIX"])
-    store = build_store(config, keys)
-    passport = build_passport(config)
-    token_fetch_seconds = config["PASSPORT_CONNECT_TIMEOUT_SECONDS"] + config["PASSPORT_TIMEOUT_SECONDS"]
-    locks = LockKeeper(store, config["CACHE_LOCK_LEASE_SECONDS"])
+    cache, passport_settings = settings.cache, settings.passport
+    keys = CacheKeys(cache.key_prefix)
+    store = build_store(settings.redis, cache, keys)
+    passport = build_passport(passport_settings)
+    locks = LockKeeper(store, cache.lock_lease_seconds)
     tokens = TokenProvider(
         passport.issue_token,
         store,
         keys,
-        account_for(config["PASSPORT_BASE_URL"], config["PASSPORT_CLIENT_ID"]),
-        refresh_margin_seconds=config["PASSPORT_TOKEN_REFRESH_MARGIN_SECONDS"],
-        default_ttl_seconds=config["PASSPORT_TOKEN_DEFAULT_TTL_SECONDS"],
-        lock_seconds=token_fetch_seconds + LOCK_MARGIN_SECONDS,
+        account_for(passport_settings.base_url or "", passport_settings.client_id or ""),
+        refresh_margin_seconds=passport_settings.token_refresh_margin_seconds,
+        default_ttl_seconds=passport_settings.token_default_ttl_seconds,
+        lock_seconds=passport_settings.token_fetch_seconds + LOCK_MARGIN_SECONDS,
         locks=locks,
     )
-    policy = CachePolicy(
-        freshness=FreshnessPolicy(
-            config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"], config["CACHE_TTL_MAX_SECONDS"]
-        ),
-        stale_while_revalidate_seconds=config["CACHE_STALE_WHILE_REVALIDATE_SECONDS"],
-        stale_if_error_seconds=config["CACHE_STALE_IF_ERROR_SECONDS"],
-        not_found_seconds=config["CACHE_NOT_FOUND_SECONDS"],
-        lock_wait_seconds=config["CACHE_LOCK_WAIT_SECONDS"],
-        longest_fetch_seconds=token_fetch_seconds + config["PASSPORT_DEADLINE_SECONDS"] + LOCK_MARGIN_SECONDS,
-    )
     refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
-    fetcher = ThreadPoolExecutor(config["PASSPORT_MAX_CONCURRENCY"], thread_name_prefix="batch-fetch")
-    customers = CustomerService(passport, tokens, store, keys, policy, refresher, fetcher, locks)
-    listing = ListingService(passport, tokens, store, keys, customers, config["CACHE_LIST_SECONDS"])
-    return Services(store, passport, tokens, customers, listing, redis_configured=redis_enabled(config))
+    fetcher = ThreadPoolExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
+    customers = CustomerService(passport, tokens, store, keys, build_policy(cache, passport_settings), refresher,
+                                fetcher, locks)
+    listing = ListingService(passport, tokens, store, keys, customers, cache.list_seconds)
+    return Services(store, passport, tokens, customers, listing, redis_configured=settings.redis.enabled)
 
 
-def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = build_services(app.config)
+def init_app(app: Flask, settings: Settings) -> Services:
+    built = app.extensions[EXTENSION] = build_services(settings)
+    return built
 
 
 def services() -> Services:

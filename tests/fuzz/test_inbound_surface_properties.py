@@ -35,7 +35,6 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
-from config.security import parse_api_keys
 from tests.fuzz import strategies as fs
 from tests.support.server_answers import as_served
 
@@ -50,7 +49,7 @@ HTTP_SETTINGS = settings(
 )
 
 API_KEY = "fuzz-api-key-" + "k" * 20
-API_KEYS = parse_api_keys(f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}")
+API_KEYS = f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
 JWT_SECRET = b"fuzz-jwt-secret-0123456789abcdef0123456789"
 JWT_LEEWAY_SECONDS = 30
 READ_SCOPE = "customers.read"

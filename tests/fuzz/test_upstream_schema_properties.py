@@ -41,12 +41,15 @@ from hypothesis import strategies as st
 
 from app.passport.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
 from app.store.entry import decode_entry
+from config import load_config
 from tests.fuzz import strategies as fs
 from tests.unit.test_schemas import DOCS_EXAMPLE
 
 pytestmark = pytest.mark.timeout(fs.TEST_TIMEOUT_SECONDS)
 DOCS_ID = DOCS_EXAMPLE["id"]
 UTC_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.([0-9]{3}|[0-9]{6})Z")
+# The response size limit of the apps these tests build (the testing defaults).
+MAX_RESPONSE_BYTES = load_config({"APP_ENV": "testing"}).passport.max_response_bytes
 
 
 def strict_json(raw: bytes) -> Any:
@@ -243,7 +246,7 @@ UPSTREAM_SETTINGS = settings(
 
 def check_upstream_body(service, emulator, redis_client, customer_id: str, text: str) -> None:
     app, client = service
-    max_bytes = app.config["PASSPORT_MAX_RESPONSE_BYTES"]
+    max_bytes = MAX_RESPONSE_BYTES
     emulator.reset()  # drops earlier faults and counters
     redis_client.delete(customer_key(customer_id))
     emulator.fault(body=text, customer_id=customer_id)
@@ -280,7 +283,7 @@ def check_upstream_body(service, emulator, redis_client, customer_id: str, text:
 @given(data=st.data())
 def test_hostile_upstream_body_is_a_502_and_never_cached(service, emulator, redis_client, kind, data) -> None:
     customer_id = str(data.draw(st.uuids(), label="customer_id"))
-    max_bytes = service[0].config["PASSPORT_MAX_RESPONSE_BYTES"]
+    max_bytes = MAX_RESPONSE_BYTES
     label, text = data.draw(upstream_bodies(customer_id, max_bytes, kind), label="body")
     note(label)
     check_upstream_body(service, emulator, redis_client, customer_id, text)

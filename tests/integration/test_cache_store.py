@@ -110,7 +110,7 @@ class TestUnreachableRedis:
     def dead_store(self):
         config = load_config({"APP_ENV": "testing", "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
                               "REDIS_SOCKET_TIMEOUT_SECONDS": "0.2"})
-        dead = connect_redis(config)
+        dead = connect_redis(config.redis)
         return RedisStore(dead, CircuitBreaker("redis", 2, 60.0))
 
     @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ class TestAWorkersConnectionPool:
     def small_pool_store(self, redis_server):
         config = load_config({"APP_ENV": "testing", "REDIS_URL": redis_server.url, "REDIS_MAX_CONNECTIONS": "2",
                               "REDIS_SOCKET_TIMEOUT_SECONDS": "0.2"})
-        return RedisStore(connect_redis(config), CircuitBreaker("redis", 2, 60.0))
+        return RedisStore(connect_redis(config.redis), CircuitBreaker("redis", 2, 60.0))
 
     def test_more_concurrent_commands_than_connections_wait_and_all_succeed(self, small_pool_store):
         small_pool_store.set("k", b"v", 60)

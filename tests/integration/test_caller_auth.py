@@ -9,7 +9,6 @@ import time
 import jwt
 import pytest
 
-from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.jwks import AUDIENCE, ISSUER, SigningKeys, jwks_server, standard_claims
 
@@ -22,7 +21,7 @@ def sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-API_KEYS = parse_api_keys(f"web:{sha(READ_KEY)},ops:{sha(PURGE_KEY)}:customers.purge")
+API_KEYS = f"web:{sha(READ_KEY)},ops:{sha(PURGE_KEY)}:customers.purge"
 
 
 def url(customer_id: str = DOCS_CUSTOMER_ID) -> str:
@@ -204,8 +203,8 @@ class TestVerifiedTokens:
 class TestModes:
     def test_development_config_accepts_the_documented_development_key(self, emulator, redis_server):
         from app import create_app
-        app = create_app({"PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url},
-                         environ={"APP_ENV": "development"})
+        app = create_app(environ={"APP_ENV": "development", "PASSPORT_BASE_URL": emulator.base_url,
+                                  "REDIS_URL": redis_server.url})
         client = app.test_client()
         assert client.get(url()).status_code == 401
         assert client.get(url(), headers={"X-API-Key": "dev-api-key"}).status_code == 200

@@ -11,12 +11,11 @@ import pytest
 from flask import Flask, request
 
 from app.web import services
-from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.time_travel import make_stale
 
 READ_KEY, PURGE_ONLY_KEY = "fast-read-key-1", "fast-purge-key-2"
-KEYS = parse_api_keys(
+KEYS = (
     f"web:{hashlib.sha256(READ_KEY.encode()).hexdigest()},"
     f"ops:{hashlib.sha256(PURGE_ONLY_KEY.encode()).hexdigest()}:customers.purge"
 )

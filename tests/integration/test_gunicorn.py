@@ -92,11 +92,11 @@ def test_the_redis_pool_of_a_worker_is_sized_to_the_requests_it_serves_at_once(t
     metrics = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     testing = {"APP_ENV": "testing"}
     gevent = json.loads(gunicorn_settings(**metrics).stdout)
-    assert load_config(testing)["REDIS_MAX_CONNECTIONS"] == gevent["worker_connections"]
+    assert load_config(testing).redis.max_connections == gevent["worker_connections"]
     threads = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4"}
     gthread = json.loads(gunicorn_settings(**threads, **metrics).stdout)
-    assert load_config({**testing, **threads})["REDIS_MAX_CONNECTIONS"] == gthread["threads"] == 4
-    assert load_config({**testing, "REDIS_MAX_CONNECTIONS": "50"})["REDIS_MAX_CONNECTIONS"] == 50
+    assert load_config({**testing, **threads}).redis.max_connections == gthread["threads"] == 4
+    assert load_config({**testing, "REDIS_MAX_CONNECTIONS": "50"}).redis.max_connections == 50
 
 
 def test_an_unknown_worker_class_is_refused_by_name(tmp_path):

@@ -12,7 +12,6 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from app.web import openapi
-from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 
 API_KEY = "openapi-test-key"
@@ -26,7 +25,7 @@ FLASK_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 @pytest.fixture
 def enforced(make_app):
     """An app that demands a caller on every non-public route."""
-    keys = parse_api_keys(f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}")
+    keys = f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
     return make_app(AUTH_MODE="enforced", AUTH_API_KEYS=keys)
 
 

@@ -8,7 +8,6 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from config.security import parse_api_keys
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.redis_topologies import redis_cluster, redis_sentinel
 
@@ -54,7 +53,7 @@ class TestCluster:
         assert cluster_app.test_client().delete(url() + "/cache").status_code == 204
 
     def test_rate_limits_and_tokens_use_the_cluster(self, make_app, cluster_ports, emulator):
-        keys = parse_api_keys(f"web:{hashlib.sha256(b'k').hexdigest()}")
+        keys = f"web:{hashlib.sha256(b'k').hexdigest()}"
         app = make_app(REDIS_URL=f"redis://{LOOPBACK}:{cluster_ports[0]}/0", REDIS_CLUSTER=True,
                        AUTH_MODE="enforced", AUTH_API_KEYS=keys, RATELIMIT_DEFAULT="2 per minute")
         client = app.test_client()
@@ -65,7 +64,7 @@ class TestCluster:
 
 def test_sentinel_managed_master(make_app, emulator):
     with redis_sentinel("passport-bff") as (master_port, sentinel_port):
-        app = make_app(REDIS_URL=None, REDIS_SENTINELS=((LOOPBACK, sentinel_port),),
+        app = make_app(REDIS_URL=None, REDIS_SENTINELS=f"{LOOPBACK}:{sentinel_port}",
                        REDIS_SENTINEL_MASTER="passport-bff")
         client = app.test_client()
         assert client.get(url()).headers["X-Cache"] == "MISS"

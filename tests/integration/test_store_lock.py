@@ -30,7 +30,7 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture
 def store(own_redis) -> RedisStore:
     config = load_config({"APP_ENV": "testing", "REDIS_URL": own_redis.url, "REDIS_SOCKET_TIMEOUT_SECONDS": "0.2"})
-    return RedisStore(connect_redis(config), CircuitBreaker("redis", 2, 0.2))
+    return RedisStore(connect_redis(config.redis), CircuitBreaker("redis", 2, 0.2))
 
 
 @pytest.fixture

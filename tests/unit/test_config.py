@@ -17,20 +17,20 @@ PRODUCTION = {
 
 def test_development_is_the_default_and_points_at_the_emulator():
     config = load_config({})
-    assert config["APP_ENV"] == "development"
-    assert config["PASSPORT_BASE_URL"] == "http://127.0.0.1:8090"
-    assert config["REDIS_URL"] is None
+    assert config.app_env == "development"
+    assert config.passport.base_url == "http://127.0.0.1:8090"
+    assert config.redis.url is None
 
 
 def test_documented_defaults():
     config = load_config({})
-    assert (config["CACHE_TTL_FACTOR"], config["CACHE_TTL_MIN_SECONDS"],
-            config["CACHE_TTL_MAX_SECONDS"]) == (0.1, 30, 3600)
-    assert config["PORT"] == 8000
+    assert (config.cache.ttl_factor, config.cache.ttl_min_seconds,
+            config.cache.ttl_max_seconds) == (0.1, 30, 3600)
+    assert config.http.port == 8000
 
 
 def test_production_with_everything_set_starts():
-    assert load_config(PRODUCTION)["APP_ENV"] == "production"
+    assert load_config(PRODUCTION).app_env == "production"
 
 
 @pytest.mark.parametrize("missing", ["PASSPORT_BASE_URL", "PASSPORT_CLIENT_ID", "PASSPORT_CLIENT_SECRET", "REDIS_URL"])
@@ -50,7 +50,7 @@ def test_secret_can_come_from_a_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text("from-file\n")
     environ = {**PRODUCTION, "PASSPORT_CLIENT_SECRET": "", "PASSPORT_CLIENT_SECRET_FILE": str(secret_file)}
-    assert load_config(environ)["PASSPORT_CLIENT_SECRET"] == "from-file"
+    assert load_config(environ).passport.client_secret == "from-file"
 
 
 def test_unreadable_secret_file_is_named_without_leaking_anything(tmp_path):
@@ -102,7 +102,7 @@ def test_unknown_app_env_lists_the_valid_ones():
 
 
 def test_base_url_loses_its_trailing_slash():
-    assert load_config({"PASSPORT_BASE_URL": "https://x.test/"})["PASSPORT_BASE_URL"] == "https://x.test"
+    assert load_config({"PASSPORT_BASE_URL": "https://x.test/"}).passport.base_url == "https://x.test"
 
 
 def test_production_refuses_to_start_without_caller_authentication():
@@ -113,7 +113,7 @@ def test_production_refuses_to_start_without_caller_authentication():
 
 def test_production_may_leave_authentication_to_the_gateway_explicitly():
     environ = {k: v for k, v in PRODUCTION.items() if k != "AUTH_API_KEYS"}
-    assert load_config({**environ, "AUTH_MODE": "gateway-trusted"})["AUTH_MODE"] == "gateway-trusted"
+    assert load_config({**environ, "AUTH_MODE": "gateway-trusted"}).auth.mode == "gateway-trusted"
 
 
 def test_production_refuses_the_public_development_key():
@@ -129,14 +129,14 @@ def test_production_jwt_needs_issuer_and_audience():
 
 def test_development_configures_the_documented_development_key():
     import hashlib
-    entries = load_config({})["AUTH_API_KEYS"]
+    entries = load_config({}).auth.api_keys
     assert [e.name for e in entries] == ["dev"]
     assert entries[0].sha256_hex == hashlib.sha256(b"dev-api-key").hexdigest()
 
 
 def test_api_keys_parse_names_hashes_and_scopes():
     entries = load_config(
-        {"AUTH_API_KEYS": f"web:{'A' * 64}, ops:{'b' * 64}:customers.read+customers.purge"})["AUTH_API_KEYS"]
+        {"AUTH_API_KEYS": f"web:{'A' * 64}, ops:{'b' * 64}:customers.read+customers.purge"}).auth.api_keys
     assert [(e.name, e.sha256_hex, sorted(e.scopes)) for e in entries] == [
         ("web", "a" * 64, ["customers.read"]),
         ("ops", "b" * 64, ["customers.purge", "customers.read"]),
@@ -157,7 +157,7 @@ def test_malformed_api_keys_are_rejected_without_echoing_them(value):
 def test_api_keys_can_come_from_a_file(tmp_path):
     keys = tmp_path / "keys"
     keys.write_text(f"web:{'c' * 64}\n")
-    assert load_config({"AUTH_API_KEYS_FILE": str(keys)})["AUTH_API_KEYS"][0].name == "web"
+    assert load_config({"AUTH_API_KEYS_FILE": str(keys)}).auth.api_keys[0].name == "web"
 
 
 @pytest.mark.parametrize(
@@ -180,13 +180,13 @@ def test_invalid_security_settings_are_rejected_naming_the_variable(name, value)
 
 
 def test_rate_limit_can_be_switched_off():
-    assert load_config({"RATELIMIT_DEFAULT": "off"})["RATELIMIT_DEFAULT"] is None
+    assert load_config({"RATELIMIT_DEFAULT": "off"}).http.rate_limit is None
 
 
 def test_encryption_keys_are_validated_and_kept_in_order():
     from cryptography.fernet import Fernet
     first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    assert load_config({"CACHE_ENCRYPTION_KEYS": f"{first},{second}"})["CACHE_ENCRYPTION_KEYS"] == (first, second)
+    assert load_config({"CACHE_ENCRYPTION_KEYS": f"{first},{second}"}).cache.encryption_keys == (first, second)
 
 
 def test_production_refuses_flask_debug():
@@ -197,7 +197,7 @@ def test_production_refuses_flask_debug():
 def test_sentinels_parse_and_satisfy_production():
     environ = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
     config = load_config({**environ, "REDIS_SENTINELS": "s1:26379, s2:26380", "REDIS_SENTINEL_MASTER": "bff"})
-    assert config["REDIS_SENTINELS"] == (("s1", 26379), ("s2", 26380))
+    assert config.redis.sentinels == (("s1", 26379), ("s2", 26380))
 
 
 @pytest.mark.parametrize(
@@ -221,9 +221,29 @@ def test_tls_files_reach_the_client_options(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     config = load_config({"REDIS_URL": "rediss://cache:6380/0", "REDIS_TLS_CA_FILE": str(ca)})
-    assert client_options(config)["ssl_ca_certs"] == str(ca)
+    assert client_options(config.redis)["ssl_ca_certs"] == str(ca)
 
 
 def test_production_logs_json_and_development_text():
-    assert load_config(PRODUCTION)["LOG_FORMAT"] == "json"
-    assert load_config({})["LOG_FORMAT"] == "text"
+    assert load_config(PRODUCTION).log.format == "json"
+    assert load_config({}).log.format == "text"
+
+
+def test_gunicorns_settings_are_read_and_validated_like_the_apps():
+    from config import load_server_settings
+
+    server = load_server_settings({"WEB_CONCURRENCY": "4", "GUNICORN_WORKER_CLASS": "gthread", "PORT": "9000"})
+    assert (server.workers, server.worker_class, server.bind, server.worker_concurrency) == (4, "gthread",
+                                                                                             "0.0.0.0:9000", 8)
+    with pytest.raises(ConfigError, match="WEB_CONCURRENCY"):
+        load_server_settings({"WEB_CONCURRENCY": "many"})
+
+
+def test_a_bad_web_concurrency_stops_gunicorn_naming_the_variable():
+    import subprocess
+    import sys
+
+    started = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.py')"],
+                             env={"WEB_CONCURRENCY": "zero", "PATH": ""}, capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0
+    assert "WEB_CONCURRENCY='zero' is not a whole number" in started.stderr

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.web.auth import JwtVerifier, describe_jwk, jwk_refusal, key_fits
+from config.settings import AuthSettings
 from tests.support.jwks import b64url, public_jwk, standard_claims
 
 SECRET = "s" * 40
@@ -120,9 +121,9 @@ class TestSafetyNet:
     """PyJWT raising something other than PyJWTError is still a 401, logged without a traceback."""
 
     def test_an_unexpected_pyjwt_exception_is_a_401_warning(self, monkeypatch, caplog):
-        verifier = JwtVerifier({"AUTH_JWT_SECRET": SECRET, "AUTH_JWKS_URL": None, "AUTH_JWT_ISSUER": None,
-                                "AUTH_JWT_AUDIENCE": None, "AUTH_JWT_LEEWAY_SECONDS": 0,
-                                "AUTH_JWT_CUSTOMERS_CLAIM": "customer_ids"})
+        verifier = JwtVerifier(AuthSettings(mode="enforced", api_keys=(), jwt_secret=SECRET, jwks_url=None,
+                                            jwt_issuer=None, jwt_audience=None, jwt_leeway_seconds=0,
+                                            jwt_customers_claim="customer_ids"))
         token = jwt.encode(standard_claims(), SECRET, algorithm="HS256")
 
         def crash(*args, **kwargs):
