@@ -76,7 +76,7 @@ API_KEY_NAME = "bench"
 REMOTE_ADDR = "127.0.0.1"
 SERVICE_PACKAGES = ("app", "config")  # all create_app() imports of a checkout (the rest is the venv)
 # The limiter adds a caller's local counts to Redis once per RATELIMIT_SYNC_SECONDS of wall-clock
-# time (production: 0.1 s). Under valgrind a request takes ~50 times as long, so the production
+# time (production: 0.1 s). Under valgrind a request takes 50-70 times as long, so the production
 # period would sync ~50 times as often per request as production does; its maximum, 5 s (= 0.1 s x
 # 50), keeps the syncs per request about as rare as in production. --sync-seconds changes it.
 DEFAULT_SYNC_SECONDS = 5.0
@@ -196,7 +196,7 @@ def serve(call: Callable[[], Answer], count: int, check: Callable[[Answer], bool
 
 
 def run_collected(loop: Callable[[], None]) -> None:
-    """Run ``loop`` as a ctypes callback, i.e. inside ``closure_fcn``: all callgrind collects.
+    """Run ``loop`` as a ctypes callback, i.e. inside ``closure_fcn``: the only code callgrind collects.
 
     ctypes swallows a callback's exception (it prints it and returns), so it is carried out here.
     """
@@ -359,6 +359,18 @@ def callgrind_total(path: Path) -> int:
     return int(match.group(1))
 
 
+def failures(result: Mapping[str, Any]) -> str:
+    """What the child's loops answered that they should not have, one line each."""
+    lines = []
+    for loop in ("warmup", "measured"):
+        outcome = result[loop]
+        if outcome["failures"]:
+            first = outcome["first_failure"]
+            lines.append(f"{loop}: {outcome['failures']} of {outcome['requests']} answers failed the check (200, and "
+                         f"X-Cache: HIT from a service); first: {first['status']}, headers {dict(first['headers'])}")
+    return "\n".join(lines)
+
+
 def tail(path: Path, characters: int = 2000) -> str:
     return path.read_text(errors="replace")[-characters:] if path.exists() else ""
 
@@ -466,8 +478,7 @@ class Session:
         result_file = self.work / f"{name}.result.json"
         result = json.loads(result_file.read_text()) if result_file.exists() else None
         if completed.returncode != 0 or result is None:
-            detail = (json.dumps({"warm-up": result["warmup"], "measured": result["measured"]}, indent=1)[:3000]
-                      if result else tail(stderr))
+            detail = failures(result) if result else tail(stderr)
             raise InstructionsError(f"{name}: the child failed (exit {completed.returncode}):\n{detail}")
         return result
 
@@ -545,7 +556,7 @@ class Session:
                 measurement.runs.append(self.measure(target, customer_id, body, repetition))
         return {
             "meta": {
-                "started_at": started_at, "elapsed_s": time.monotonic() - began, "git_head": git_state(ROOT),
+                "started_at": started_at, "elapsed_s": time.monotonic() - began, "git_head": targets[0].commit,
                 "python": sys.version, "valgrind": valgrind_version(), "args": {
                     k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                 "service_settings": {k: v for k, v in self.service_settings().items()

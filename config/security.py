@@ -14,8 +14,11 @@ import limits
 from config.readers import ConfigError, EnvReader
 from config.settings import ApiKeyEntry, AuthSettings
 
-SCOPES = frozenset({"customers.read", "customers.purge"})
-DEFAULT_SCOPES = frozenset({"customers.read"})
+# Every scope a caller may hold, named once: what each route requires is one of these.
+READ_SCOPE = "customers.read"
+PURGE_SCOPE = "customers.purge"
+SCOPES = frozenset({READ_SCOPE, PURGE_SCOPE})
+DEFAULT_SCOPES = frozenset({READ_SCOPE})
 AUTH_MODES = ("enforced", "gateway-trusted")
 CALLER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")

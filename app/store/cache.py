@@ -84,6 +84,11 @@ class CacheKeys:
     def token_lock(self, account: str) -> str:
         return f"{self._base}:token-lock:{{{account}}}"
 
+    @property
+    def rate_limit_prefix(self) -> str:
+        """The prefix of the rate limiter's counters (Flask-Limiter's and the lookup's)."""
+        return f"{self._base}:ratelimit"
+
 
 class CacheStore(Protocol):
     """What the cache policy and the token provider need from a store."""

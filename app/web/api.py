@@ -10,6 +10,7 @@ from app.web.auth import require_scope
 from app.web.lookup import CustomerLookup, canonical_customer_id
 from app.web.problems import CACHE_UNAVAILABLE, INVALID_PARAMETER, Problem, problem_from_passport
 from app.web.services import services
+from config.security import PURGE_SCOPE
 
 bp = Blueprint("customers", __name__)
 LOOKUP_EXTENSION = "passport_bff_lookup"
@@ -46,7 +47,7 @@ get_customer.answers_itself = True  # type: ignore[attr-defined]  # authenticate
 
 
 @bp.delete("/v1/customers/<customer_id>/cache")
-@require_scope("customers.purge")
+@require_scope(PURGE_SCOPE)
 def purge_customer(customer_id: str) -> Response:
     """Forget the cached copy (and a remembered 404); with ``?refresh=true`` fetch it again now."""
     canonical = canonical_customer_id(customer_id)

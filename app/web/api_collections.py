@@ -22,6 +22,7 @@ from app.web.problems import (
     problem_from_passport,
 )
 from app.web.services import services
+from config.security import READ_SCOPE
 
 bp = Blueprint("customer_collections", __name__)
 
@@ -29,7 +30,7 @@ FORBIDDEN_TITLE = CUSTOMER_NOT_ALLOWED.title
 
 
 @bp.post("/v1/customers:batchGet")
-@require_scope("customers.read")
+@require_scope(READ_SCOPE)
 def batch_get() -> Response:
     """Look up 1 to 100 customers; each id fails or succeeds on its own."""
     ids = distinct_customer_ids(request.get_json(silent=True))
@@ -72,7 +73,7 @@ def distinct_customer_ids(payload: Any) -> list[str]:
 
 
 @bp.get("/v1/customers")
-@require_scope("customers.read")
+@require_scope(READ_SCOPE)
 def list_customers() -> Response:
     """Page through customers: ``page``, ``pageSize``, ``orderBy``, ``direction``, filters."""
     if g.caller.customers is not None:

@@ -32,8 +32,8 @@ from app.web.problems import (
     Problem,
     problem_from_passport,
 )
+from config.security import READ_SCOPE
 
-READ_SCOPE = "customers.read"
 # Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

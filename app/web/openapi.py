@@ -66,6 +66,7 @@ from app.web.problems import (
     UPSTREAM_UNREACHABLE,
     ProblemType,
 )
+from config.security import PURGE_SCOPE, READ_SCOPE
 
 OPENAPI_VERSION = "3.1.0"
 API_TITLE = "passport-bff"
@@ -87,8 +88,6 @@ JAVASCRIPT = "text/javascript; charset=utf-8"
 
 API_KEY_SCHEME = "apiKey"
 BEARER_SCHEME = "bearerAuth"
-READ_SCOPE = "customers.read"
-PURGE_SCOPE = "customers.purge"
 
 DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"  # the example customer of Passport's docs
 X_CACHE_VALUES = ["HIT", "MISS", "STALE", "BYPASS"]

@@ -18,6 +18,7 @@ import limits
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
 
+from app.store.cache import CacheKeys
 from app.store.redis_topology import limiter_storage_options, limiter_storage_uri
 from app.web.errors import problem_response
 from app.web.lookup_limit import LookupRateLimit, caller_key_for
@@ -54,7 +55,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         return
     shared = settings.redis.enabled
     options = limiter_storage_options(settings.redis) if shared else {}
-    key_prefix = f"{settings.cache.key_prefix}:v1:ratelimit"
+    key_prefix = CacheKeys(settings.cache.key_prefix).rate_limit_prefix
     limiter = Limiter(
         caller_key,
         app=app,

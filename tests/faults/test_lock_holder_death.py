@@ -25,10 +25,11 @@ import pytest
 import redis
 
 from tests.support.cluster import Answer, Cluster, clear_faults, fetch, pid_alive, poll
+from tests.support.keys import STORE_KEYS
 
 UPSTREAM_LATENCY_MS = 5000
 MARGIN_SECONDS = 3.0
-LOCK_KEY = "passport-bff:v1:customer-lock:{{{}}}"
+
 
 SCENARIOS = {
     "lock-wait-first": {
@@ -77,7 +78,7 @@ def run(request) -> Iterator[Takeover]:
             poll(lambda: cluster.emulator.customer_calls(customer_id), lambda n: n >= 1,
                  "A's fetch reaching Passport", timeout=5)
             client = redis.Redis.from_url(cluster.redis_url, socket_timeout=2)
-            lock_ttl_left = client.pttl(LOCK_KEY.format(customer_id)) / 1000
+            lock_ttl_left = client.pttl(STORE_KEYS.customer_lock(customer_id)) / 1000
             client.close()
             a_workers = a.kill()
         finally:

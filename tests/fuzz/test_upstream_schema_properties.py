@@ -43,6 +43,7 @@ from app.passport.schemas import InvalidPassportCustomer, parse_passport_custome
 from app.store.entry import decode_entry
 from config import load_config
 from tests.fuzz import strategies as fs
+from tests.support.keys import STORE_KEYS
 from tests.unit.test_schemas import DOCS_EXAMPLE
 
 pytestmark = pytest.mark.timeout(fs.TEST_TIMEOUT_SECONDS)
@@ -180,7 +181,7 @@ def test_extreme_timestamp_is_refused_not_a_crash(customer_id: str, name: str, s
 
 # --- the same bodies through the whole service -------------------------------------------------
 def customer_key(customer_id: str) -> str:
-    return f"passport-bff:v1:customer:{{{customer_id}}}"
+    return STORE_KEYS.customer(customer_id)
 
 
 BODY_KINDS = ("valid", "broken", "arbitrary", "garbage", "truncated", "nested", "oversized", "bom", "trailing")

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.keys import STORE_KEYS
 from tests.support.time_travel import customer_key
 from tests.unit.test_schemas import FRONTEND_EXAMPLE
 
@@ -149,7 +150,7 @@ class TestListing:
         assert client.get("/v1/customers?pageSize=5").headers["X-Cache"] == "MISS"
         assert client.get("/v1/customers?pageSize=5&page=1&direction=asc").headers["X-Cache"] == "HIT"
         assert emulator.stats()["list_calls"] == 1
-        page_keys = list(redis_client.scan_iter("passport-bff:v1:list:*"))
+        page_keys = list(redis_client.scan_iter(STORE_KEYS.list_page("*")))
         assert len(page_keys) == 1 and 0 < redis_client.ttl(page_keys[0]) <= 15
 
     def test_listed_customers_warm_the_lookup_cache(self, client, emulator):
@@ -171,8 +172,8 @@ class TestListing:
                                                  "created_at": "2020-01-01T00:00:00.000Z"})
         response = client.get("/v1/customers?pageSize=3")
         assert response.status_code == 502
-        assert list(redis_client.scan_iter("passport-bff:v1:list:*")) == []
-        assert list(redis_client.scan_iter("passport-bff:v1:customer:*")) == []
+        assert list(redis_client.scan_iter(STORE_KEYS.list_page("*"))) == []
+        assert list(redis_client.scan_iter(STORE_KEYS.customer_prefix + "*")) == []
 
     @pytest.mark.parametrize(
         "query",

@@ -12,6 +12,7 @@ from flask import Flask, request
 
 from app.web import services
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.keys import STORE_KEYS
 from tests.support.time_travel import make_stale
 
 READ_KEY, PURGE_ONLY_KEY = "fast-read-key-1", "fast-purge-key-2"
@@ -277,8 +278,8 @@ class TestNothingIsDoneTwice:
         monkeypatch.setattr(store, "get", lambda key: reads.append(key) or real_get(key))
         monkeypatch.setattr(store, "add", lambda key, *args: reads.append(key) or real_add(key, *args))
         assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
-        entry, lock = (f"passport-bff:v1:customer:{{{DOCS_CUSTOMER_ID}}}",
-                       f"passport-bff:v1:customer-lock:{{{DOCS_CUSTOMER_ID}}}")
+        entry, lock = (STORE_KEYS.customer(DOCS_CUSTOMER_ID),
+                       STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
         assert [key for key in reads if key in (entry, lock)] == [entry, lock, entry]
 
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):

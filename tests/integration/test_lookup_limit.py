@@ -12,8 +12,9 @@ from app.web.auth import Caller
 from app.web.lookup_limit import LOOKUP_SCOPE, FastPathBudget, LookupRateLimit
 from app.web.problems import Problem
 from tests.support.clock import FakeClock
+from tests.support.keys import STORE_KEYS
 
-PREFIX = "passport-bff:v1:ratelimit"
+PREFIX = STORE_KEYS.rate_limit_prefix
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import requests
 
 from app.store.near_cache import NearCache
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.keys import STORE_KEYS
 from tests.support.processes import start_gunicorn, stop
 
-PREFIX = "passport-bff:v1:customer:"
+PREFIX = STORE_KEYS.customer_prefix
 KEY = PREFIX + "{x}"
 DEADLINE_SECONDS = 5
 
@@ -62,8 +63,8 @@ def test_a_value_read_while_an_invalidation_arrived_is_not_kept(near, redis_clie
 
 
 def test_keys_outside_the_prefix_are_never_kept(near):
-    near.put("passport-bff:v1:token:{a}", b"secret", near.sequence())
-    assert near.get("passport-bff:v1:token:{a}") is None
+    near.put(STORE_KEYS.token("a"), b"secret", near.sequence())
+    assert near.get(STORE_KEYS.token("a")) is None
 
 
 def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, redis_client):

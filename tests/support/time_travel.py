@@ -6,10 +6,11 @@ from dataclasses import replace
 import redis
 
 from app.store.entry import decode_entry, encode_entry
+from tests.support.keys import STORE_KEYS
 
 
 def customer_key(customer_id: str) -> str:
-    return f"passport-bff:v1:customer:{{{customer_id}}}"
+    return STORE_KEYS.customer(customer_id)
 
 
 def age_entry(client: redis.Redis, customer_id: str, seconds: float) -> None:
