@@ -39,6 +39,7 @@ from marshmallow import fields, validate
 from app.breaker import CLOSED, HALF_OPEN, OPEN
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.passport.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
+from app.policy.customers import CacheResult
 from app.web.auth import API_KEY_HEADER, public
 from app.web.lookup import UUID_PATTERN
 from app.web.problems import (
@@ -52,18 +53,12 @@ from app.web.problems import (
     INVALID_CUSTOMER_ID,
     INVALID_PARAMETER,
     NOT_FOUND,
+    PASSPORT_PROBLEMS,
     PROBLEM_CONTENT_TYPE,
     REQUEST_TOO_LARGE,
     TOO_MANY_REQUESTS,
     TYPE_PREFIX,
     UNAUTHENTICATED,
-    UPSTREAM_AUTH_FAILED,
-    UPSTREAM_BAD_RESPONSE,
-    UPSTREAM_CIRCUIT_OPEN,
-    UPSTREAM_ERROR,
-    UPSTREAM_RATE_LIMITED,
-    UPSTREAM_TIMEOUT,
-    UPSTREAM_UNREACHABLE,
     ProblemType,
 )
 from config.security import PURGE_SCOPE, READ_SCOPE
@@ -90,7 +85,7 @@ API_KEY_SCHEME = "apiKey"
 BEARER_SCHEME = "bearerAuth"
 
 DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"  # the example customer of Passport's docs
-X_CACHE_VALUES = ["HIT", "MISS", "STALE", "BYPASS"]
+X_CACHE_VALUES = [result.value for result in CacheResult]
 CACHE_STATUS_PATTERN = "^passport-bff; "
 # TYPE_PREFIX is letters, colons and hyphens only: literal in a regular expression.
 PROBLEM_TYPE_PATTERN = f"^{TYPE_PREFIX}[a-z0-9-]+$"
@@ -113,37 +108,11 @@ DOCS_CSP = "; ".join([
     "form-action 'none'",
     "frame-ancestors 'none'",
 ])
-STARTUP_JS = """\
-// Start Swagger UI on the document named by the page (a file, not inline, for the page's CSP).
-(function () {
-  var root = document.getElementById("swagger-ui");
-  window.ui = SwaggerUIBundle({
-    url: root.dataset.openapiUrl,
-    domNode: root,
-    deepLinking: true,
-    validatorUrl: null,
-    presets: [SwaggerUIBundle.presets.apis],
-    layout: "BaseLayout"
-  });
-})();
-"""
-DOCS_HTML = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{title} API</title>
-  <link rel="stylesheet" href="{stylesheet}">
-  <link rel="icon" type="image/png" href="{icon}">
-</head>
-<body>
-  <div id="swagger-ui" data-openapi-url="{document}"></div>
-  <script src="{bundle}"></script>
-  <script src="{startup}"></script>
-</body>
-</html>
-"""
+# The docs page and its start-up script are files beside this module (a script file, not inline,
+# for the page's CSP); the page's {placeholders} are filled in by ``docs()``.
+DOCS_PAGE_DIR = Path(__file__).with_name("docs_page")
+STARTUP_JS = (DOCS_PAGE_DIR / STARTUP_SCRIPT).read_text(encoding="utf-8")
+DOCS_HTML = (DOCS_PAGE_DIR / "docs.html").read_text(encoding="utf-8")
 
 bp = Blueprint("openapi", __name__)
 
@@ -288,14 +257,17 @@ def caller_problems() -> dict[str, dict[str, Any]]:
     }
 
 
+def passport_problems(status: int) -> tuple[ProblemType, ...]:
+    """The problems a Passport failure is answered with at ``status`` (``PASSPORT_PROBLEMS``), each once."""
+    return tuple(dict.fromkeys(kind for kind, _ in PASSPORT_PROBLEMS.values() if kind.status == status))
+
+
 def upstream_problems(*extra_503: ProblemType, optional: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """What a call to Passport can end in, when no cached copy can stand in."""
     return {
-        "502": problem(UPSTREAM_AUTH_FAILED, UPSTREAM_ERROR, UPSTREAM_BAD_RESPONSE, UPSTREAM_UNREACHABLE,
-                       optional=optional),
-        "503": problem(*extra_503, UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, AUTH_UNAVAILABLE,
-                       optional=("Retry-After",) + optional),
-        "504": problem(UPSTREAM_TIMEOUT, optional=optional),
+        "502": problem(*passport_problems(502), optional=optional),
+        "503": problem(*extra_503, *passport_problems(503), AUTH_UNAVAILABLE, optional=("Retry-After",) + optional),
+        "504": problem(*passport_problems(504), optional=optional),
     }
 
 
