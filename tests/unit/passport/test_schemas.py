@@ -9,7 +9,7 @@ import pytest
 
 from app.passport.schemas import InvalidPassportCustomer, parse_passport_customer, render_customer
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[3] / "shared" / "passport" / "customer-example.json"
+EXAMPLE_PATH = Path(__file__).resolve().parents[4] / "shared" / "passport" / "customer-example.json"
 DOCS_EXAMPLE = {
     "business_name": "changing", "type": "BUSINESS", "created_at": "2025-10-09T10:40:27.446Z",
     "updated_at": "2025-10-09T17:19:27.951Z", "email": "eAqpUh6u@example.com", "status": "ACTIVE",

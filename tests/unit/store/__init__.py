@@ -1,0 +1,1 @@
+"""Specifications of app.store's modules."""
