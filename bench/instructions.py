@@ -9,9 +9,9 @@ Redis baseline (``bench/baseline_app.py``) and for gunicorn's floor (``bench/flo
 
 Why: ``bench/run.py``'s wall-clock figures (req/s, CPU µs per hit) move by a third between runs on
 this shared machine, and ``perf stat -e instructions`` has no PMU here. valgrind's callgrind
-counts the instructions a program executes (``Ir``): the same code on the same inputs gives the
-same count on any x86-64 machine, whatever else runs on it, so two versions of the service can be
-compared to a percent, in two runs made days apart.
+counts the instructions a program executes (``Ir``): the same code on the same inputs, interpreter
+and libraries gives the same count however fast the machine is and whatever else runs on it, so two
+versions of the service can be compared to a percent, in two runs made days apart.
 
 How: each app is called in-process, the way a WSGI server calls it (an environ per request, a
 ``start_response`` that keeps status and headers, the body iterated and closed), by a child
@@ -384,7 +384,7 @@ class Session:
         self.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.api_key = secrets.token_urlsafe(24)
         self.client_id = f"bench-client-{secrets.token_hex(4)}"
-        self.client_secret = secrets.token_urlsafe(24)
+        self.client_secret = secrets.token_hex(16)
         self.processes: list[Any] = []  # RedisServer or Popen, stopped in reverse order
         self.body_file = self.work / "body.json"  # the warm customer's body, as the service serves it
 
@@ -397,7 +397,8 @@ class Session:
         self.processes.append(self.redis_server)
         self.redis_server.start()
         emulator, self.emulator_url = start_emulator(
-            ["--customers", "3", "--client-id", self.client_id, "--client-secret", self.client_secret])
+            # NAME=VALUE: a value starting with "-" would otherwise read as an option.
+            ["--customers", "3", f"--client-id={self.client_id}", f"--client-secret={self.client_secret}"])
         self.processes.append(emulator)
 
     def customer_id(self) -> str:
@@ -412,7 +413,10 @@ class Session:
         while self.processes:
             item = self.processes.pop()
             try:
-                item.stop() if isinstance(item, RedisServer) else stop(item)
+                if isinstance(item, RedisServer):
+                    item.stop()
+                else:
+                    stop(item)  # SIGTERM, then SIGKILL after a wait
             except Exception as exc:  # noqa: BLE001 — keep stopping the others
                 print(f"warning: stopping {item!r} failed: {exc!r}", file=sys.stderr)
         if self.args.keep_work:
@@ -623,6 +627,7 @@ def report(results: Mapping[str, Any]) -> str:
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
+    lines.append("(ratios are of instructions: below 1x is cheaper; the floor is mostly this harness's own WSGI call)")
     for server in results["servers"]:
         hits = [run["near_cache_hits"] for run in server["runs"] if run.get("near_cache_hits") is not None]
         if server["kind"] == "service" and hits:

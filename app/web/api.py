@@ -1,16 +1,43 @@
 """The HTTP surface for frontends: one customer, and its purge; thin routes over the lookup and the service."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.routing import PathConverter
 
 from app.passport.errors import PassportError
+from app.passport.schemas import CustomerSchema
 from app.store.cache import StoreUnavailable
+from app.web.api_docs import (
+    ALWAYS,
+    CUSTOMER_HEADERS,
+    JSON,
+    UPSTREAM_HEADERS,
+    caller_problems,
+    customer_id_parameter,
+    headers,
+    problem,
+    request_id_parameter,
+    security,
+    upstream_problems,
+)
 from app.web.auth import require_scope
 from app.web.lookup import CustomerLookup, canonical_customer_id
-from app.web.problems import CACHE_UNAVAILABLE, INVALID_PARAMETER, Problem, problem_from_passport
+from app.web.problems import (
+    CACHE_UNAVAILABLE,
+    CUSTOMER_FORBIDDEN,
+    CUSTOMER_NOT_ALLOWED,
+    CUSTOMER_NOT_FOUND,
+    INSUFFICIENT_SCOPE,
+    INVALID_CUSTOMER_ID,
+    INVALID_PARAMETER,
+    NOT_FOUND,
+    Problem,
+    problem_from_passport,
+)
 from app.web.services import services
-from config.security import PURGE_SCOPE
+from config.security import PURGE_SCOPE, READ_SCOPE
 
 bp = Blueprint("customers", __name__)
 LOOKUP_EXTENSION = "passport_bff_lookup"
@@ -64,3 +91,70 @@ def purge_customer(customer_id: str) -> Response:
         except PassportError as exc:
             raise problem_from_passport(exc) from None
     return Response(status=204)
+
+
+# --- OpenAPI: what the document says of these views (app.web.openapi) ------------------------------
+
+REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any case, as purge_customer reads it
+
+
+def get_customer_operation() -> dict[str, Any]:
+    cached = headers(CUSTOMER_HEADERS, ("Age",))
+    return {
+        "operationId": "getCustomer",
+        "tags": ["customers"],
+        "summary": "Get a customer (cached)",
+        "description": "The customer as frontends receive it, from the cache when it is fresh. "
+                       "Needs the `customers.read` scope; a JWT's `customer_ids` claim limits the ids.",
+        "security": security(READ_SCOPE),
+        "parameters": [
+            customer_id_parameter(),
+            request_id_parameter(),
+            {"name": "If-None-Match", "in": "header", "required": False,
+             "description": "ETags the caller holds; 304 when one matches (weak comparison).",
+             "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "The customer.", "headers": cached, "content": {JSON: {"schema": CustomerSchema}}},
+            "304": {"description": "The caller's copy (`If-None-Match`) is current.", "headers": cached},
+            "400": problem(INVALID_CUSTOMER_ID),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
+            "404": problem(CUSTOMER_NOT_FOUND, NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),
+            **upstream_problems(optional=UPSTREAM_HEADERS),
+        },
+    }
+
+
+def purge_customer_operation() -> dict[str, Any]:
+    return {
+        "operationId": "purgeCustomerCache",
+        "tags": ["customers"],
+        "summary": "Forget a cached customer",
+        "description": "Drops the cached copy (and a remembered 404); with `refresh=true` fetches it again "
+                       "now (an id Passport does not know is then remembered as such: still 204). "
+                       "Needs the `customers.purge` scope.",
+        "security": security(PURGE_SCOPE),
+        "parameters": [
+            customer_id_parameter(),
+            {"name": "refresh", "in": "query", "required": False,
+             "description": "`true` to fetch the customer again at once (any case).",
+             "schema": {"type": "string", "pattern": REFRESH_PATTERN, "default": "false"}},
+            request_id_parameter(),
+        ],
+        "responses": {
+            "204": {"description": "Purged (and refreshed, if asked).", "headers": headers(ALWAYS)},
+            "400": problem(INVALID_CUSTOMER_ID, INVALID_PARAMETER),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_FORBIDDEN),
+            "404": problem(NOT_FOUND),
+            **upstream_problems(CACHE_UNAVAILABLE),
+        },
+    }
+
+
+def operations() -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        "customers.get_customer": {"get": get_customer_operation()},
+        "customers.purge_customer": {"delete": purge_customer_operation()},
+    }

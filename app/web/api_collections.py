@@ -9,12 +9,25 @@ from flask import Blueprint, Response, g, request
 
 from app.metrics import CACHE_REQUESTS
 from app.passport.errors import PassportError
-from app.passport.schemas import BATCH_GET, LIST_QUERY
+from app.passport.schemas import BATCH_GET, LIST_QUERY, ListQuerySchema
 from app.web.answers import JSON
+from app.web.api_docs import (
+    ALWAYS,
+    caller_problems,
+    json_response,
+    problem,
+    request_id_parameter,
+    schema_ref,
+    security,
+    upstream_problems,
+)
 from app.web.auth import require_scope
 from app.web.lookup import UUID_PATTERN
 from app.web.problems import (
+    AUTH_UNAVAILABLE,
+    CUSTOMER_FORBIDDEN,
     CUSTOMER_NOT_ALLOWED,
+    INSUFFICIENT_SCOPE,
     INVALID_BODY,
     INVALID_CUSTOMER_ID,
     INVALID_PARAMETER,
@@ -96,3 +109,52 @@ def list_query() -> dict[str, Any]:
         detail = f"Invalid parameters: {json.dumps(exc.messages_dict, sort_keys=True)}"
         raise Problem(INVALID_PARAMETER, detail) from None
 
+
+# --- OpenAPI: what the document says of these views (app.web.openapi) ------------------------------
+
+def batch_get_operation() -> dict[str, Any]:
+    return {
+        "operationId": "batchGetCustomers",
+        "tags": ["customers"],
+        "summary": "Get up to 100 customers at once (cached)",
+        "description": "Each id is looked up as by `GET /v1/customers/{customer_id}` and succeeds or fails on "
+                       "its own: found, `notFound`, or `failed` with the status a single lookup would have had "
+                       "(also 403 for ids outside a JWT's `customer_ids`). Duplicates are folded. "
+                       "Needs the `customers.read` scope.",
+        "security": security(READ_SCOPE),
+        "parameters": [request_id_parameter()],
+        "requestBody": {"required": True, "content": {JSON: {"schema": schema_ref("BatchGetRequest")}}},
+        "responses": {
+            "200": json_response("One entry per distinct id.", schema_ref("BatchGetResult"), ALWAYS),
+            "400": problem(INVALID_BODY, INVALID_CUSTOMER_ID),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE),
+            "503": problem(AUTH_UNAVAILABLE),
+        },
+    }
+
+
+def list_customers_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listCustomers",
+        "tags": ["customers"],
+        "summary": "List customers a page at a time (cached briefly)",
+        "description": "Passport's pages, reshaped like single lookups. Unknown or repeated parameters are "
+                       "refused. Needs the `customers.read` scope; callers bound to `customer_ids` cannot list.",
+        "security": security(READ_SCOPE),
+        "parameters": [{"in": "query", "schema": ListQuerySchema}, request_id_parameter()],
+        "responses": {
+            "200": json_response("A page of customers.", schema_ref("CustomerPage"), ALWAYS + ("X-Cache",)),
+            "400": problem(INVALID_PARAMETER),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
+            **upstream_problems(),
+        },
+    }
+
+
+def operations() -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        "customer_collections.batch_get": {"post": batch_get_operation()},
+        "customer_collections.list_customers": {"get": list_customers_operation()},
+    }

@@ -8,13 +8,17 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.breaker import CLOSED
 from app.metrics import exposition
+from app.observability import REQUEST_ID_HEADER
 from app.passport.errors import PassportError
 from app.store.cache import StoreUnavailable
+from app.web.api_docs import TEXT, headers, json_response, public_operation, schema_ref, with_const
 from app.web.auth import public
 from app.web.services import Services, services
 
@@ -68,3 +72,22 @@ def token_check(parts: Services) -> str:
 @public
 def metrics() -> Response:
     return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- OpenAPI: what the document says of these views (app.web.openapi) ------------------------------
+
+def operations() -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        "health.healthz": {"get": public_operation("getHealth", "operations", "Liveness: the process is up", {
+            "200": json_response("Alive; no dependency is checked.", schema_ref("Health")),
+        })},
+        "health.readyz": {"get": public_operation("getReadiness", "operations", "Readiness: can serve now", {
+            "200": json_response("Ready.", with_const("Readiness", "status", "ready")),
+            "503": json_response("Not ready; `checks` names what failed.",
+                                 with_const("Readiness", "status", "not-ready")),
+        })},
+        "health.metrics": {"get": public_operation("getMetrics", "operations", "Prometheus metrics", {
+            "200": {"description": "Prometheus text exposition.", "headers": headers((REQUEST_ID_HEADER,)),
+                    "content": {TEXT: {"schema": {"type": "string"}}}},
+        })},
+    }

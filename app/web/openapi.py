@@ -6,7 +6,8 @@ with its own argument parsing and error handling, next to what ``app/web/api.py`
 plugin only *describes*: the routes stay plain Flask views, the bodies are the real marshmallow
 schemas (``CustomerSchema`` is what frontends receive, so the document cannot drift from it), and
 every path is read from the app's URL map. What the schemas cannot say — parameters, status codes,
-problem types, headers — is written here as data, keyed by each view's endpoint name.
+problem types, headers — is written as data next to each view (its module's ``operations()``), with
+the building blocks of ``app.web.api_docs``, keyed by the view's endpoint name.
 
 The document is built once, when the app is created, and its JSON bytes are kept.
 
@@ -37,31 +38,21 @@ from flask import Blueprint, Flask, Response, abort, current_app, send_from_dire
 from marshmallow import fields, validate
 
 from app.breaker import CLOSED, HALF_OPEN, OPEN
-from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
-from app.passport.schemas import BatchGetSchema, CustomerSchema, ListQuerySchema
-from app.policy.customers import CacheResult
-from app.web.auth import API_KEY_HEADER, public
-from app.web.lookup import UUID_PATTERN
-from app.web.problems import (
-    AUTH_UNAVAILABLE,
-    CACHE_UNAVAILABLE,
-    CUSTOMER_FORBIDDEN,
-    CUSTOMER_NOT_ALLOWED,
-    CUSTOMER_NOT_FOUND,
-    INSUFFICIENT_SCOPE,
-    INVALID_BODY,
-    INVALID_CUSTOMER_ID,
-    INVALID_PARAMETER,
-    NOT_FOUND,
-    PASSPORT_PROBLEMS,
-    PROBLEM_CONTENT_TYPE,
-    REQUEST_TOO_LARGE,
-    TOO_MANY_REQUESTS,
-    TYPE_PREFIX,
-    UNAUTHENTICATED,
-    ProblemType,
+from app.observability import REQUEST_ID_HEADER
+from app.passport.schemas import BatchGetSchema, CustomerSchema
+from app.web import api, api_collections, health
+from app.web.api_docs import (
+    API_KEY_SCHEME,
+    BEARER_SCHEME,
+    HTML,
+    JSON,
+    UUID_JSON_PATTERN,
+    headers,
+    json_response,
+    public_operation,
 )
-from config.security import PURGE_SCOPE, READ_SCOPE
+from app.web.auth import API_KEY_HEADER, public
+from app.web.problems import TYPE_PREFIX
 
 OPENAPI_VERSION = "3.1.0"
 API_TITLE = "passport-bff"
@@ -75,22 +66,12 @@ API_DESCRIPTION = (
 )
 EXTENSION = "passport_bff_openapi"
 
-JSON = "application/json"
-TEXT = "text/plain"
-HTML = "text/html"
 DOCS_PAGE_TYPE = "text/html; charset=utf-8"
 JAVASCRIPT = "text/javascript; charset=utf-8"
 
-API_KEY_SCHEME = "apiKey"
-BEARER_SCHEME = "bearerAuth"
 
-DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"  # the example customer of Passport's docs
-X_CACHE_VALUES = [result.value for result in CacheResult]
-CACHE_STATUS_PATTERN = "^passport-bff; "
 # TYPE_PREFIX is letters, colons and hyphens only: literal in a regular expression.
 PROBLEM_TYPE_PATTERN = f"^{TYPE_PREFIX}[a-z0-9-]+$"
-UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
-REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any case (app/web/api.py)
 
 # Swagger UI, from the dist folder of the flask-swagger-ui package; only these files are served.
 SWAGGER_UI_PACKAGE = "flask_swagger_ui"
@@ -193,228 +174,14 @@ COMPONENTS: dict[str, type[ma.Schema]] = {
 ALWAYS_COMPLETE = ("Customer", "Identification", "Address")
 
 
-# --- Headers and responses -----------------------------------------------------------------------
-
-# Problems that werkzeug and Flask-Limiter raise (their slug is made from the HTTP reason phrase).
-
-HEADERS: dict[str, dict[str, Any]] = {
-    "ETag": {"description": "Strong validator of the body.", "schema": {"type": "string", "pattern": '^"[^"]+"$'}},
-    "Cache-Control": {"description": "`private, max-age=<seconds of freshness left>` on a customer (or a remembered "
-                                     "404), `no-store` on errors.", "schema": {"type": "string"}},
-    "Age": {"description": "Seconds since the cached copy was fetched (cached answers only).",
-            "schema": {"type": "integer", "minimum": 0}},
-    "X-Cache": {"description": "Where the answer came from.", "schema": {"type": "string", "enum": X_CACHE_VALUES}},
-    "Cache-Status": {"description": "RFC 9211 cache status, e.g. `passport-bff; hit; ttl=42`.",
-                     "schema": {"type": "string", "pattern": CACHE_STATUS_PATTERN}},
-    REQUEST_ID_HEADER: {"description": "The caller's request id if it was sane, otherwise a new UUID.",
-                        "schema": {"type": "string", "pattern": f"^{SANE_REQUEST_ID.pattern}$"}},
-    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0}},
-    "WWW-Authenticate": {"description": "The Bearer and ApiKey challenges.", "schema": {"type": "string"}},
-}
-ALWAYS = ("Cache-Control", REQUEST_ID_HEADER)
-CUSTOMER_HEADERS = ("ETag", "Cache-Control", "X-Cache", "Cache-Status", REQUEST_ID_HEADER)
-UPSTREAM_HEADERS = ("X-Cache", "Cache-Status")
-
-
-def schema_ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def with_const(name: str, field: str, value: Any) -> dict[str, Any]:
-    """The component ``name``, with ``field`` pinned to ``value`` (e.g. a problem's status)."""
-    return {"allOf": [schema_ref(name), {"properties": {field: {"const": value}}}]}
-
-
-def headers(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    """Header objects from ``HEADERS``; ``required`` ones are always sent."""
-    return {
-        **{name: {**HEADERS[name], "required": True} for name in required},
-        **{name: {**HEADERS[name], "required": False} for name in optional if name not in required},
-    }
-
-
-def problem(*kinds: ProblemType, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A problem+json response carrying one of ``kinds`` (all of one status)."""
-    (status,) = {kind.status for kind in kinds}
-    return {
-        "description": "Problem types: " + ", ".join(f"`{kind.slug}` ({kind.title})" for kind in kinds) + ".",
-        "headers": headers(ALWAYS + required, optional),
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": with_const("Problem", "status", status)}},
-    }
-
-
-def json_response(description: str, schema: dict[str, Any], required: tuple[str, ...] = (REQUEST_ID_HEADER,)
-                  ) -> dict[str, Any]:
-    return {"description": description, "headers": headers(required), "content": {JSON: {"schema": schema}}}
-
-
-def caller_problems() -> dict[str, dict[str, Any]]:
-    """What any authenticated endpoint can answer before its own work starts."""
-    return {
-        "401": problem(UNAUTHENTICATED, required=("WWW-Authenticate",)),
-        "413": problem(REQUEST_TOO_LARGE),
-        "429": problem(TOO_MANY_REQUESTS, required=("Retry-After",)),
-    }
-
-
-def passport_problems(status: int) -> tuple[ProblemType, ...]:
-    """The problems a Passport failure is answered with at ``status`` (``PASSPORT_PROBLEMS``), each once."""
-    return tuple(dict.fromkeys(kind for kind, _ in PASSPORT_PROBLEMS.values() if kind.status == status))
-
-
-def upstream_problems(*extra_503: ProblemType, optional: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    """What a call to Passport can end in, when no cached copy can stand in."""
-    return {
-        "502": problem(*passport_problems(502), optional=optional),
-        "503": problem(*extra_503, *passport_problems(503), AUTH_UNAVAILABLE, optional=("Retry-After",) + optional),
-        "504": problem(*passport_problems(504), optional=optional),
-    }
-
-
-# --- Operations, keyed by the endpoint of their view ---------------------------------------------
-
-def customer_id_parameter() -> dict[str, Any]:
-    return {
-        "name": "customer_id", "in": "path", "required": True,
-        "description": "The Passport customer id: a UUID in its 8-4-4-4-12 form, any case.",
-        "schema": {"type": "string", "pattern": UUID_JSON_PATTERN},
-        "example": DOCS_CUSTOMER_ID,
-    }
-
-
-def request_id_parameter() -> dict[str, Any]:
-    return {
-        "name": REQUEST_ID_HEADER, "in": "header", "required": False,
-        "description": "The gateway's request id: kept when it is up to 128 characters of "
-                       "`A-Z a-z 0-9 . _ : + = / -`, otherwise replaced by a new UUID (never refused).",
-        "schema": {"type": "string"},
-    }
-
-
-def security(scope: str) -> list[dict[str, list[str]]]:
-    """Either scheme will do; OpenAPI 3.1 lets non-OAuth schemes name the role (scope) needed."""
-    return [{API_KEY_SCHEME: [scope]}, {BEARER_SCHEME: [scope]}]
-
-
-def get_customer_operation() -> dict[str, Any]:
-    cached = headers(CUSTOMER_HEADERS, ("Age",))
-    return {
-        "operationId": "getCustomer",
-        "tags": ["customers"],
-        "summary": "Get a customer (cached)",
-        "description": "The customer as frontends receive it, from the cache when it is fresh. "
-                       "Needs the `customers.read` scope; a JWT's `customer_ids` claim limits the ids.",
-        "security": security(READ_SCOPE),
-        "parameters": [
-            customer_id_parameter(),
-            request_id_parameter(),
-            {"name": "If-None-Match", "in": "header", "required": False,
-             "description": "ETags the caller holds; 304 when one matches (weak comparison).",
-             "schema": {"type": "string"}},
-        ],
-        "responses": {
-            "200": {"description": "The customer.", "headers": cached, "content": {JSON: {"schema": CustomerSchema}}},
-            "304": {"description": "The caller's copy (`If-None-Match`) is current.", "headers": cached},
-            "400": problem(INVALID_CUSTOMER_ID),
-            **caller_problems(),
-            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
-            "404": problem(CUSTOMER_NOT_FOUND, NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),
-            **upstream_problems(optional=UPSTREAM_HEADERS),
-        },
-    }
-
-
-def purge_customer_operation() -> dict[str, Any]:
-    return {
-        "operationId": "purgeCustomerCache",
-        "tags": ["customers"],
-        "summary": "Forget a cached customer",
-        "description": "Drops the cached copy (and a remembered 404); with `refresh=true` fetches it again "
-                       "now (an id Passport does not know is then remembered as such: still 204). "
-                       "Needs the `customers.purge` scope.",
-        "security": security(PURGE_SCOPE),
-        "parameters": [
-            customer_id_parameter(),
-            {"name": "refresh", "in": "query", "required": False,
-             "description": "`true` to fetch the customer again at once (any case).",
-             "schema": {"type": "string", "pattern": REFRESH_PATTERN, "default": "false"}},
-            request_id_parameter(),
-        ],
-        "responses": {
-            "204": {"description": "Purged (and refreshed, if asked).", "headers": headers(ALWAYS)},
-            "400": problem(INVALID_CUSTOMER_ID, INVALID_PARAMETER),
-            **caller_problems(),
-            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_FORBIDDEN),
-            "404": problem(NOT_FOUND),
-            **upstream_problems(CACHE_UNAVAILABLE),
-        },
-    }
-
-
-def batch_get_operation() -> dict[str, Any]:
-    return {
-        "operationId": "batchGetCustomers",
-        "tags": ["customers"],
-        "summary": "Get up to 100 customers at once (cached)",
-        "description": "Each id is looked up as by `GET /v1/customers/{customer_id}` and succeeds or fails on "
-                       "its own: found, `notFound`, or `failed` with the status a single lookup would have had "
-                       "(also 403 for ids outside a JWT's `customer_ids`). Duplicates are folded. "
-                       "Needs the `customers.read` scope.",
-        "security": security(READ_SCOPE),
-        "parameters": [request_id_parameter()],
-        "requestBody": {"required": True, "content": {JSON: {"schema": schema_ref("BatchGetRequest")}}},
-        "responses": {
-            "200": json_response("One entry per distinct id.", schema_ref("BatchGetResult"), ALWAYS),
-            "400": problem(INVALID_BODY, INVALID_CUSTOMER_ID),
-            **caller_problems(),
-            "403": problem(INSUFFICIENT_SCOPE),
-            "503": problem(AUTH_UNAVAILABLE),
-        },
-    }
-
-
-def list_customers_operation() -> dict[str, Any]:
-    return {
-        "operationId": "listCustomers",
-        "tags": ["customers"],
-        "summary": "List customers a page at a time (cached briefly)",
-        "description": "Passport's pages, reshaped like single lookups. Unknown or repeated parameters are "
-                       "refused. Needs the `customers.read` scope; callers bound to `customer_ids` cannot list.",
-        "security": security(READ_SCOPE),
-        "parameters": [{"in": "query", "schema": ListQuerySchema}, request_id_parameter()],
-        "responses": {
-            "200": json_response("A page of customers.", schema_ref("CustomerPage"), ALWAYS + ("X-Cache",)),
-            "400": problem(INVALID_PARAMETER),
-            **caller_problems(),
-            "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
-            **upstream_problems(),
-        },
-    }
-
-
-def public_operation(operation_id: str, tag: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    return {"operationId": operation_id, "tags": [tag], "summary": summary, "responses": responses}
-
+# --- Operations of this module's views; the others live next to their views ---------------------
 
 def operations() -> dict[str, dict[str, dict[str, Any]]]:
     """Every documented operation: ``{endpoint: {method: operation}}``."""
     return {
-        "customers.get_customer": {"get": get_customer_operation()},
-        "customers.purge_customer": {"delete": purge_customer_operation()},
-        "customer_collections.batch_get": {"post": batch_get_operation()},
-        "customer_collections.list_customers": {"get": list_customers_operation()},
-        "health.healthz": {"get": public_operation("getHealth", "operations", "Liveness: the process is up", {
-            "200": json_response("Alive; no dependency is checked.", schema_ref("Health")),
-        })},
-        "health.readyz": {"get": public_operation("getReadiness", "operations", "Readiness: can serve now", {
-            "200": json_response("Ready.", with_const("Readiness", "status", "ready")),
-            "503": json_response("Not ready; `checks` names what failed.",
-                                 with_const("Readiness", "status", "not-ready")),
-        })},
-        "health.metrics": {"get": public_operation("getMetrics", "operations", "Prometheus metrics", {
-            "200": {"description": "Prometheus text exposition.", "headers": headers((REQUEST_ID_HEADER,)),
-                    "content": {TEXT: {"schema": {"type": "string"}}}},
-        })},
+        **api.operations(),
+        **api_collections.operations(),
+        **health.operations(),
         "openapi.document": {"get": public_operation("getOpenApi", "documentation", "This OpenAPI document", {
             "200": json_response("OpenAPI 3.1 document.", {"type": "object"}),
         })},
