@@ -29,7 +29,7 @@ from app import metrics
 from app.passport.client import TokenGrant
 from app.passport.errors import PassportCredentialsRejected, PassportUnauthorized
 from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
-from app.store.lock import LockKeeper, StoreLock
+from app.store.lock import LockKeeper, Polling, StoreLock, hold_or_wait
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class TokenProvider:
         self._refresh_margin = refresh_margin_seconds
         self._default_ttl = default_ttl_seconds
         self._lock_seconds = lock_seconds  # how long to wait for another worker's fetch
+        self._polling = Polling(lock_seconds, LOCK_POLL_SECONDS, LOCK_POLL_SECONDS)
         self._locks = locks
         self._clock = clock
         self._sleep = sleep
@@ -169,22 +170,17 @@ class TokenProvider:
 
     def _fetch_coordinated(self, request_id: str | None) -> CachedToken:
         """Fetch under the store lock, or wait for whoever holds it; never wait unboundedly."""
-        lock = StoreLock.new(self._lock_key)
-        deadline = self._clock() + self._lock_seconds
-        while self._clock() < deadline:
-            try:
-                locked = self._locks.take(lock)
-            except StoreUnavailable:
-                return self._fetch_and_share(request_id)  # nobody to coordinate with
-            if locked:
-                try:
-                    return self._usable_shared() or self._fetch_and_share(request_id)
-                finally:
-                    self._locks.release(lock)
-            self._sleep(LOCK_POLL_SECONDS)
-            token = self._usable_shared()
-            if token is not None:
-                return token
+        try:
+            token = hold_or_wait(
+                self._locks, StoreLock.new(self._lock_key), self._polling,
+                work=lambda: self._usable_shared() or self._fetch_and_share(request_id),
+                done_meanwhile=self._usable_shared, release=self._locks.release,
+                clock=self._clock, sleep=self._sleep,
+            )
+        except StoreUnavailable:
+            return self._fetch_and_share(request_id)  # nobody to coordinate with
+        if token is not None:
+            return token
         log.warning("waited %.1fs for another worker's token fetch; fetching one here", self._lock_seconds)
         return self._fetch_and_share(request_id)
 

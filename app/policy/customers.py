@@ -51,7 +51,7 @@ from app.policy.decision import Action, StaleWindows, decide, serves_on_error
 from app.policy.freshness import FreshnessPolicy, ttl_for
 from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
 from app.store.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
-from app.store.lock import LockKeeper, StoreLock
+from app.store.lock import LockKeeper, Polling, StoreLock, hold_or_wait
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ class CustomerService:
         self._clock = clock
         self._sleep = sleep
         self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.longest_fetch_seconds)
+        self._polling = Polling(policy.lock_wait_seconds, FIRST_POLL_SECONDS, MAX_POLL_SECONDS)
 
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """Answer for one well-formed, canonical customer id.
@@ -267,39 +268,39 @@ class CustomerService:
     ) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
         lock = self._new_lock(customer_id)
-        watched = [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)]
         waiting_since = self._clock()
-        deadline = waiting_since + self._policy.lock_wait_seconds
-        delay = FIRST_POLL_SECONDS
-        while True:
-            try:
-                if self._locks.take(lock):
-                    try:
-                        return self._stored_meanwhile(customer_id) or self._fetch_answer(
-                            customer_id, request_id, stale, lock)
-                    finally:
-                        self._release(lock)
-                if self._clock() >= deadline:
-                    break
-                self._sleep(delay)
-                delay = min(delay * 2, MAX_POLL_SECONDS)
-                raw_entry, raw_failure = self._store.get_many(watched)
-            except StoreUnavailable:
-                return self._fetch_bypassing_store(customer_id, request_id)
-            entry = decode_entry(raw_entry)
-            if entry is not None and entry.is_fresh(now := self._clock()):
-                metrics.COALESCED.labels("collapsed").inc()
-                return answer(entry, CacheResult.MISS, now, COLLAPSED)
-            failure = decode_failure(raw_failure, waiting_since)
-            if failure is not None:
-                # The fetch we waited for failed: share its outcome rather than each waiter
-                # asking a failing Passport again in turn.
-                metrics.COALESCED.labels("shared_failure").inc()
-                return self._stale_or_raise(customer_id, failure, stale)
+        try:
+            answered = hold_or_wait(
+                self._locks, lock, self._polling,
+                work=lambda: self._stored_meanwhile(customer_id) or self._fetch_answer(
+                    customer_id, request_id, stale, lock),
+                done_meanwhile=lambda: self._done_meanwhile(customer_id, stale, waiting_since),
+                release=self._release, clock=self._clock, sleep=self._sleep,
+            )
+        except StoreUnavailable:
+            return self._fetch_bypassing_store(customer_id, request_id)
+        if answered is not None:
+            return answered
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
         return self._fetch_answer(customer_id, request_id, stale, None)
+
+    def _done_meanwhile(self, customer_id: str, stale: CachedCustomer | None,
+                        waiting_since: float) -> CustomerAnswer | None:
+        """What the fetch we wait for has left, if anything: its entry, or its failure — shared rather
+        than each waiter asking a failing Passport again in turn."""
+        raw_entry, raw_failure = self._store.get_many(
+            [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)])
+        entry = decode_entry(raw_entry)
+        if entry is not None and entry.is_fresh(now := self._clock()):
+            metrics.COALESCED.labels("collapsed").inc()
+            return answer(entry, CacheResult.MISS, now, COLLAPSED)
+        failure = decode_failure(raw_failure, waiting_since)
+        if failure is None:
+            return None
+        metrics.COALESCED.labels("shared_failure").inc()
+        return self._stale_or_raise(customer_id, failure, stale)
 
     def _stored_meanwhile(self, customer_id: str) -> CustomerAnswer | None:
         """The entry a fetch stored between our read and our lock (it released the lock as it stored).

@@ -27,12 +27,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.store.cache import CacheStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 TICKS_PER_LEASE = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,40 @@ class LockKeeper:
                 if not self._held and not self._abandoned:
                     self._thread = None
                     return
+
+
+@dataclass(frozen=True)
+class Polling:
+    """How a request that found the lock taken waits for its holder's result: bounded, with backoff."""
+
+    wait_seconds: float
+    first_poll_seconds: float
+    max_poll_seconds: float
+
+
+def hold_or_wait(locks: LockKeeper, lock: StoreLock, polling: Polling, *,
+                 work: Callable[[], T], done_meanwhile: Callable[[], T | None], release: Callable[[StoreLock], None],
+                 clock: Callable[[], float], sleep: Callable[[float], None]) -> T | None:
+    """Do ``work`` holding ``lock``, or wait for whoever holds it: the one protocol of the fleet's fetches.
+
+    While the lock is taken by another, poll (``first_poll_seconds``, doubling up to
+    ``max_poll_seconds``) for what its holder produced (``done_meanwhile``), and try to take the
+    lock again in between (a holder that died frees it within a lease). None: nothing came within
+    ``wait_seconds``; the caller decides what to do alone. A store failure (``StoreUnavailable``)
+    goes up to the caller too: there is nobody to coordinate with.
+    """
+    deadline = clock() + polling.wait_seconds
+    delay = polling.first_poll_seconds
+    while True:
+        if locks.take(lock):
+            try:
+                return work()
+            finally:
+                release(lock)
+        if clock() >= deadline:
+            return None
+        sleep(delay)
+        delay = min(delay * 2, polling.max_poll_seconds)
+        found = done_meanwhile()
+        if found is not None:
+            return found

@@ -43,8 +43,8 @@ from app.passport.schemas import InvalidPassportCustomer, parse_passport_custome
 from app.store.entry import decode_entry
 from config import load_config
 from tests.fuzz import strategies as fs
+from tests.support.examples import DOCS_EXAMPLE
 from tests.support.keys import STORE_KEYS
-from tests.unit.test_schemas import DOCS_EXAMPLE
 
 pytestmark = pytest.mark.timeout(fs.TEST_TIMEOUT_SECONDS)
 DOCS_ID = DOCS_EXAMPLE["id"]

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.examples import FRONTEND_EXAMPLE
 from tests.support.keys import STORE_KEYS
 from tests.support.time_travel import customer_key
-from tests.unit.test_schemas import FRONTEND_EXAMPLE
 
 BATCH = "/v1/customers:batchGet"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"

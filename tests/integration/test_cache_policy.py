@@ -11,10 +11,10 @@ import pytest
 from app.store.entry import decode_entry
 from app.web import services
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.examples import DOCS_EXAMPLE
 from tests.support.keys import STORE_KEYS
 from tests.support.processes import free_port
 from tests.support.time_travel import customer_key, make_stale
-from tests.unit.test_schemas import DOCS_EXAMPLE
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 POLL_DEADLINE_SECONDS = 10

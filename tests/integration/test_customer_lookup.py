@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.examples import DOCS_EXAMPLE, FRONTEND_EXAMPLE
 from tests.support.keys import STORE_KEYS
-from tests.unit.test_schemas import DOCS_EXAMPLE, FRONTEND_EXAMPLE
 
 CUSTOMER_KEY = STORE_KEYS.customer(DOCS_CUSTOMER_ID)
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"

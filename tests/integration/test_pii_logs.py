@@ -8,8 +8,8 @@ import pytest
 
 from app.observability import log_handler
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.examples import DOCS_EXAMPLE
 from tests.support.time_travel import make_stale
-from tests.unit.test_schemas import DOCS_EXAMPLE
 
 PII = ("eAqpUh6u@example.com", "573956158117", "903978023")
 CLIENT_SECRET = "dev-client-secret"
