@@ -87,15 +87,16 @@ class CachePolicy:
         return StaleWindows(self.stale_while_revalidate_seconds, self.stale_if_error_seconds)
 
 
-@dataclass(frozen=True)
+# Built for every lookup: slots and no frozen __setattr__ cost a hit a microsecond less each.
+@dataclass(slots=True)
 class CustomerAnswer:
     entry: CachedCustomer
     cache: CacheResult
     answered_at: float
-    cache_status: CacheStatus
+    cache_status: str  # the RFC 9211 field, rendered (``CacheStatus``)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StoreRead:
     """What one read of a customer's entry found: the entry (None if absent), or a store failure."""
 
@@ -125,11 +126,11 @@ def decode_failure(raw: bytes | None, since: float) -> PassportError | None:
 
 
 def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: CacheStatus) -> CustomerAnswer:
-    return CustomerAnswer(entry, cache, now, status)
+    return CustomerAnswer(entry, cache, now, str(status))
 
 
 def fresh_answer(entry: CachedCustomer, now: float) -> CustomerAnswer:
-    return answer(entry, CacheResult.HIT, now, CacheStatus(hit=True, ttl=entry.fresh_left(now)))
+    return CustomerAnswer(entry, CacheResult.HIT, now, CacheStatus.fresh_hit(entry.fresh_left(now)))
 
 
 class CustomerService:
@@ -261,7 +262,7 @@ class CustomerService:
         if ran_it or result.cache is not CacheResult.MISS:
             return result
         metrics.COALESCED.labels("collapsed").inc()
-        return replace(result, cache_status=COLLAPSED)
+        return replace(result, cache_status=str(COLLAPSED))
 
     def _fetch_under_lock(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None

@@ -17,7 +17,7 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per lookup: no frozen __setattr__ on the hit path
 class HttpAnswer:
     """Status, headers (all of them, in order) and body: what any server or framework can send."""
 

@@ -44,7 +44,7 @@ class Headers(Protocol):
     def get(self, name: str) -> str | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LookupAnswer:
     """The answer, and what the request's log line says of it: who asked (once known), cache result."""
 
@@ -125,7 +125,7 @@ def cache_headers(found: CustomerAnswer) -> dict[str, str]:
     headers = {
         "Cache-Control": f"private, max-age={max(0, entry.fresh_left(found.answered_at))}",
         "X-Cache": found.cache.value,
-        "Cache-Status": str(found.cache_status),
+        "Cache-Status": found.cache_status,
     }
     if found.cache in (CacheResult.HIT, CacheResult.STALE):
         headers["Age"] = str(entry.age(found.answered_at))

@@ -20,3 +20,8 @@ from app.policy.cache_status import UPSTREAM_FAILED, CacheStatus
 ])
 def test_the_field_reads(status, field):
     assert str(status) == field
+
+
+@pytest.mark.parametrize("ttl", [0, 1, 59, 3600, -1])
+def test_the_fresh_hit_shortcut_reads_as_the_value(ttl):
+    assert CacheStatus.fresh_hit(ttl) == str(CacheStatus(hit=True, ttl=ttl))
