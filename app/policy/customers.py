@@ -33,7 +33,7 @@ from enum import Enum
 
 from app import metrics
 from app.passport import errors as passport_errors
-from app.passport.client import PassportClient
+from app.passport.customers import PassportCustomers
 from app.passport.errors import (
     PassportBadResponse,
     PassportCircuitOpen,
@@ -43,8 +43,7 @@ from app.passport.errors import (
     PassportRateLimited,
     PassportServerError,
 )
-from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_customer, render_customer
-from app.passport.tokens import TokenProvider
+from app.passport.schemas import Customer, InvalidPassportCustomer, render_customer
 from app.policy.cache_status import CacheStatus
 from app.policy.coalescing import SingleFlight
 from app.policy.decision import Action, StaleWindows, decide, serves_on_error
@@ -138,8 +137,7 @@ class CustomerService:
 
     def __init__(
         self,
-        passport: PassportClient,
-        tokens: TokenProvider,
+        passport: PassportCustomers,
         store: CacheStore,
         keys: CacheKeys,
         policy: CachePolicy,
@@ -150,7 +148,6 @@ class CustomerService:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._passport = passport
-        self._tokens = tokens
         self._store = store
         self._keys = keys
         self._policy = policy
@@ -373,10 +370,7 @@ class CustomerService:
     def _fetch(self, customer_id: str, request_id: str | None) -> CachedCustomer:
         """Fetch, validate and render one customer from Passport; a 404 becomes a 404 entry."""
         try:
-            payload = self._tokens.call_with_token(
-                lambda token: self._passport.get_customer(customer_id, token, request_id), request_id
-            )
-            customer = parse_passport_customer(payload, customer_id)
+            customer = self._passport.get(customer_id, request_id)
         except PassportNotFound:
             return not_found_entry(self._clock(), self._policy.not_found_seconds)
         except InvalidPassportCustomer as exc:

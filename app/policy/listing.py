@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from app.passport.client import PassportClient
+from app.passport.customers import PassportCustomers
 from app.passport.errors import PassportBadResponse, PassportNotFound
-from app.passport.schemas import Customer, InvalidPassportCustomer, parse_passport_page, render_customer
-from app.passport.tokens import TokenProvider
+from app.passport.schemas import Customer, InvalidPassportCustomer, render_customer
 from app.policy.coalescing import SingleFlight
 from app.policy.customers import CacheResult, CustomerService
 from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
@@ -59,10 +57,9 @@ def render_page(customers: list[Customer], number: int, size: int, total_pages: 
 class ListingService:
     """List customers a page at a time, through a short-lived page cache."""
 
-    def __init__(self, passport: PassportClient, tokens: TokenProvider, store: CacheStore, keys: CacheKeys,
+    def __init__(self, passport: PassportCustomers, store: CacheStore, keys: CacheKeys,
                  customers: CustomerService, list_seconds: int) -> None:
         self._passport = passport
-        self._tokens = tokens
         self._store = store
         self._keys = keys
         self._customers = customers
@@ -93,9 +90,8 @@ class ListingService:
         return body
 
     def _fetch(self, params: dict[str, str], query: dict[str, Any], request_id: str | None) -> bytes:
-        call: Callable[[str], Any] = lambda token: self._passport.list_customers(params, token, request_id)  # noqa: E731
         try:
-            customers, info = parse_passport_page(self._tokens.call_with_token(call, request_id))
+            customers, info = self._passport.page(params, request_id)
         except PassportNotFound:
             return render_page([], query["page"], query["page_size"], 0, 0)
         except InvalidPassportCustomer as exc:

@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from app.breaker import CircuitBreaker
 from app.metrics import record_breaker_state
 from app.passport.client import PassportClient
+from app.passport.customers import PassportCustomers
 from app.passport.tokens import TokenProvider, account_for
 from app.policy.customers import CachePolicy, CustomerService
 from app.policy.freshness import FreshnessPolicy
@@ -111,9 +112,10 @@ def build_services(settings: Settings) -> Services:
     )
     refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
     fetcher = ThreadPoolExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
-    customers = CustomerService(passport, tokens, store, keys, build_policy(cache, passport_settings), refresher,
+    passport_customers = PassportCustomers(passport, tokens)
+    customers = CustomerService(passport_customers, store, keys, build_policy(cache, passport_settings), refresher,
                                 fetcher, locks)
-    listing = ListingService(passport, tokens, store, keys, customers, cache.list_seconds)
+    listing = ListingService(passport_customers, store, keys, customers, cache.list_seconds)
     return Services(store, passport, tokens, customers, listing, redis_configured=settings.redis.enabled)
 
 

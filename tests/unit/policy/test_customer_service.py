@@ -1,8 +1,8 @@
 """app.policy.customers: the customer service acting on the policy's decisions, in milliseconds.
 
 The in-process store, one fake clock for the service, its store and its waits, and a fake Passport
-at the client's seam (``get_customer``); the integration and fault tests run the same rules on real
-Redis, the emulator and gunicorn.
+at the policy's seam (``PassportCustomers.get``); the integration and fault tests run the same rules
+on real Redis, the emulator and gunicorn.
 """
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.passport.client import TokenGrant
 from app.passport.errors import PassportError, PassportForbidden, PassportServerError, PassportTimeout
-from app.passport.tokens import TokenProvider
+from app.passport.schemas import Customer, parse_passport_customer
 from app.policy.customers import CachePolicy, CacheResult, CustomerService, encode_failure
 from app.policy.freshness import FreshnessPolicy
 from app.store.cache import CacheKeys, MemoryStore
@@ -32,17 +31,17 @@ POLICY = CachePolicy(
 
 
 class FakePassport:
-    """Passport at the client's seam: answers from a script, counts the calls."""
+    """Passport's customers at the policy's seam: the docs example under any id, or a scripted failure."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.failure: PassportError | None = None
 
-    def get_customer(self, customer_id: str, token: str, request_id: str | None) -> Any:
+    def get(self, customer_id: str, request_id: str | None) -> Customer:
         self.calls += 1
         if self.failure is not None:
             raise self.failure
-        return dict(load_example(), id=customer_id)
+        return parse_passport_customer(dict(load_example(), id=customer_id), customer_id)
 
 
 class RunAtOnce(Executor):
@@ -71,12 +70,8 @@ def passport() -> FakePassport:
 
 @pytest.fixture
 def service(clock, store, passport) -> CustomerService:
-    keys = CacheKeys("test")
     locks = LockKeeper(store, lease_seconds=2.0)
-    tokens = TokenProvider(lambda request_id: TokenGrant("token", 3600), store, keys, "acct",
-                           refresh_margin_seconds=60, default_ttl_seconds=300, lock_seconds=5, locks=locks,
-                           clock=clock, sleep=clock.sleep)
-    return CustomerService(passport, tokens, store, keys, POLICY, RunAtOnce(), RunAtOnce(), locks,  # type: ignore[arg-type]
+    return CustomerService(passport, store, CacheKeys("test"), POLICY, RunAtOnce(), RunAtOnce(), locks,
                            clock=clock, sleep=clock.sleep)
 
 
