@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, current_app, g, request
 
-from app.web.problems import AUTH_UNAVAILABLE, CUSTOMER_NOT_ALLOWED, INSUFFICIENT_SCOPE, UNAUTHENTICATED, Problem
+from app.web.problems import AUTH_UNAVAILABLE, INSUFFICIENT_SCOPE, UNAUTHENTICATED, Problem
 from config.security import DEFAULT_SCOPES, SCOPES
 from config.settings import AuthSettings
 
@@ -304,18 +304,10 @@ def require_scope(scope: str) -> Callable[[F], F]:
     return decorate
 
 
-def authorize_customers(customer_ids: Iterable[str]) -> None:
-    """Refuse ids outside the caller's customer binding — before any cache lookup."""
-    caller: Caller = g.caller
-    for customer_id in customer_ids:
-        if not caller.may_read(customer_id):
-            raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
-
-
 def init_app(app: Flask, settings: AuthSettings) -> Authenticator:
     """Keep the app's authenticator, for ``authenticate_request`` (the lookup is handed it directly)."""
     authenticator = app.extensions[EXTENSION] = Authenticator(settings)
     return authenticator
 
 
-__all__ = ["Caller", "DEFAULT_SCOPES", "authorize_customers", "init_app", "public", "require_scope"]
+__all__ = ["Caller", "DEFAULT_SCOPES", "init_app", "public", "require_scope"]

@@ -130,6 +130,6 @@ def services() -> Services:
 
 
 def of(app: Flask) -> Services:
-    """The services of ``app``, outside a request context (``app.web.fast_path``)."""
+    """The services of ``app``, outside a request context."""
     services: Services = app.extensions[EXTENSION]
     return services
