@@ -32,6 +32,10 @@ BREAKER_STATE = Gauge(
     f"{PREFIX}_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ["dependency"],
     multiprocess_mode="max",
 )
+READINESS_CHECKS = Gauge(
+    f"{PREFIX}_readiness_check", "Readiness checks at the last /readyz: 1 healthy, 0 failing (redis, passport, token).",
+    ["check"], multiprocess_mode="livemin",
+)
 HTTP_REQUESTS = Counter(
     f"{PREFIX}_http_requests_total", "HTTP answers by route template, method and status.", ["route", "method", "status"]
 )

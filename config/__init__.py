@@ -43,6 +43,7 @@ DEVELOPMENT_API_KEY = "dev-api-key"
 DEVELOPMENT_API_KEYS = f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}:customers.read+customers.purge"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_DEADLINE_SECONDS = 10.0
+READINESS_CHECKS = ("redis", "passport", "token")
 
 
 class Config:
@@ -132,6 +133,8 @@ class Config:
                 "RATELIMIT_SYNC_SECONDS", cls.DEFAULT_RATELIMIT_SYNC_SECONDS, minimum=0.0, maximum=5.0),
             # Serve customer lookups in a WSGI layer ahead of Flask (app.web.fast_path); off: the Flask view.
             lookup_fast_path=env.boolean("HIT_FAST_PATH", True),
+            # Off by default: every instance shares Redis and Passport, so a failing check would empty the fleet.
+            readiness_strict_checks=env.names("READINESS_STRICT_CHECKS", READINESS_CHECKS),
         )
 
     @classmethod

@@ -106,6 +106,17 @@ class EnvReader:
             return False
         raise ConfigError(f"{name}={value!r} must be true or false")
 
+    def names(self, name: str, allowed: tuple[str, ...]) -> frozenset[str]:
+        """Read a comma-separated set of names, each one of ``allowed`` (none: empty)."""
+        value = self.raw(name)
+        if value is None:
+            return frozenset()
+        names = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        unknown = sorted(names - set(allowed))
+        if unknown:
+            raise ConfigError(f"{name} names {', '.join(unknown)}; valid: {', '.join(allowed)}")
+        return names
+
     def host_ports(self, name: str) -> tuple[tuple[str, int], ...]:
         """Read ``host:port,host:port``."""
         value = self.raw(name)

@@ -113,6 +113,7 @@ class HttpSettings:
     rate_limit: str | None  # None: off
     rate_limit_sync_seconds: float
     lookup_fast_path: bool
+    readiness_strict_checks: frozenset[str]  # the readiness checks that make /readyz 503 when they fail
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,25 @@
 
 - ``/healthz``: the process is alive (checks nothing else, so a sick dependency never gets a
   healthy process restarted).
-- ``/readyz``: this instance can do its job now — Redis answers (when configured), a Passport
-  token is cached or obtainable, and the Passport breaker is closed. The body names each check's
-  result; 503 when any fails, so the gateway sends traffic elsewhere.
+- ``/readyz``: send this instance traffic. It is 200 while the instance can answer, degraded
+  included: with Redis down it answers straight from Passport (``BYPASS``), with Passport's breaker
+  open or no token it answers from its stale copies and with fast 503s — answers all the same, and
+  every instance of the fleet shares the same Redis and the same Passport, so a readiness that
+  failed on them would take the whole fleet out of the pool at once (a Redis blip would become an
+  outage, and the stale copies would never be served). The body names each check (``"redis":
+  "unavailable"``, ``"passport": "open"``) and says ``"status": "degraded"``; ``/metrics`` has the
+  same checks (``passport_bff_readiness_check``). ``READINESS_STRICT_CHECKS`` lists the checks that
+  make it 503 instead, for deployments that prefer another instance (or region) to a degraded one.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.breaker import CLOSED
-from app.metrics import exposition
+from app.metrics import READINESS_CHECKS, exposition
 from app.observability import REQUEST_ID_HEADER
 from app.passport.errors import PassportError
 from app.store.cache import StoreUnavailable
@@ -34,15 +40,32 @@ def healthz() -> Response:
     return jsonify(status="ok")
 
 
+HEALTHY = {"redis": (OK, "not-configured"), "passport": (CLOSED,), "token": (OK,)}
+STRICT_EXTENSION = "passport_bff_strict_readiness"
+
+
 @bp.get("/readyz")
 @public
 def readyz() -> Response:
     checks = readiness_checks(services())
-    ready = checks["redis"] in (OK, "not-configured") and checks["passport"] == CLOSED and checks["token"] == OK
-    response = jsonify(status="ready" if ready else "not-ready", checks=checks)
-    response.status_code = 200 if ready else 503
+    failing = [name for name, result in checks.items() if result not in HEALTHY[name]]
+    for name in HEALTHY:
+        READINESS_CHECKS.labels(name).set(0 if name in failing else 1)
+    strict: frozenset[str] = current_app.extensions[STRICT_EXTENSION]
+    if any(name in strict for name in failing):
+        status, code = "not-ready", 503
+    else:
+        status, code = ("degraded" if failing else "ready"), 200
+    response = jsonify(status=status, checks=checks)
+    response.status_code = code
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def init_app(app: Flask, strict_checks: frozenset[str]) -> None:
+    """Serve health and readiness; ``strict_checks`` fail readiness (``READINESS_STRICT_CHECKS``)."""
+    app.extensions[STRICT_EXTENSION] = strict_checks
+    app.register_blueprint(bp)
 
 
 def readiness_checks(parts: Services) -> dict[str, str]:
@@ -82,8 +105,9 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
             "200": json_response("Alive; no dependency is checked.", schema_ref("Health")),
         })},
         "health.readyz": {"get": public_operation("getReadiness", "operations", "Readiness: can serve now", {
-            "200": json_response("Ready.", with_const("Readiness", "status", "ready")),
-            "503": json_response("Not ready; `checks` names what failed.",
+            "200": json_response("Send traffic: `ready`, or `degraded` (`checks` names what failed; "
+                                 "the instance still answers).", schema_ref("Readiness")),
+            "503": json_response("Send no traffic: a check named in `READINESS_STRICT_CHECKS` failed.",
                                  with_const("Readiness", "status", "not-ready")),
         })},
         "health.metrics": {"get": public_operation("getMetrics", "operations", "Prometheus metrics", {

@@ -60,7 +60,7 @@ def install(app: Flask, settings: Settings) -> None:
     ratelimit.init_app(app, settings)
     # 3. views and errors
     errors.init_app(app)
-    app.register_blueprint(health.bp)
+    health.init_app(app, http.readiness_strict_checks)
     lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers)
     api.register(app, lookup)
     app.register_blueprint(api_collections.bp)

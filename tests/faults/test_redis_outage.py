@@ -121,11 +121,12 @@ def test_readiness_is_ready_with_redis_ok_and_the_breaker_closed_before_the_outa
     assert body["checks"]["passport"] == "closed"
 
 
-def test_readiness_reports_redis_unavailable_while_liveness_stays_up(run):
+def test_readiness_stays_ready_degraded_naming_redis_while_it_is_down(run):
+    """The fleet shares this Redis: a readiness failing on it would take every instance out at once."""
     assert run.healthz_while_down.status == 200
-    assert run.readyz_while_down.status == 503, run.readyz_while_down
+    assert run.readyz_while_down.status == 200, run.readyz_while_down
     body = run.readyz_while_down.json()
-    assert body["status"] == "not-ready"
+    assert body["status"] == "degraded"
     assert body["checks"]["redis"] == "unavailable"
 
 

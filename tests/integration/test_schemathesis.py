@@ -168,7 +168,7 @@ class TestDocumentedFailures:
         conforming(app, CUSTOMER_PATH, "GET", status=502, **customer())
         refused = conforming(app, CUSTOMER_PATH, "GET", status=503, **customer(UNKNOWN_ID))
         assert int(header(refused, "Retry-After")) >= 1
-        conforming(app, "/readyz", "GET", status=503, key=None)
+        assert conforming(app, "/readyz", "GET", status=200, key=None).json()["status"] == "degraded"
 
     def test_upstream_timeout_is_a_documented_504(self, make_live_app, emulator):
         app = make_live_app(PASSPORT_RETRIES=0, PASSPORT_TIMEOUT_SECONDS=0.2)
@@ -198,6 +198,10 @@ class TestDocumentedFailures:
 
     def test_readiness_names_what_failed(self, make_live_app, emulator):
         app = make_live_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+        assert conforming(app, "/readyz", "GET", status=200, key=None).json()["status"] == "degraded"
+
+    def test_a_strict_readiness_check_that_fails_is_a_documented_503(self, make_live_app, emulator):
+        app = make_live_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", READINESS_STRICT_CHECKS="redis")
         conforming(app, "/readyz", "GET", status=503, key=None)
 
 

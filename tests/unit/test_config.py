@@ -247,3 +247,10 @@ def test_a_bad_web_concurrency_stops_gunicorn_naming_the_variable():
                              env={"WEB_CONCURRENCY": "zero", "PATH": ""}, capture_output=True, text=True, timeout=60)
     assert started.returncode != 0
     assert "WEB_CONCURRENCY='zero' is not a whole number" in started.stderr
+
+
+def test_readiness_strict_checks_are_named_checks():
+    assert load_config({"READINESS_STRICT_CHECKS": "Redis, token"}).http.readiness_strict_checks == {"redis", "token"}
+    assert load_config({}).http.readiness_strict_checks == frozenset()
+    with pytest.raises(ConfigError, match="READINESS_STRICT_CHECKS names disk"):
+        load_config({"READINESS_STRICT_CHECKS": "redis,disk"})
