@@ -21,7 +21,13 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from config.readers import ConfigError, EnvReader
-from config.security import parse_encryption_keys, read_auth, read_origins, read_rate_limit
+from config.security import (
+    parse_encryption_keys,
+    read_auth,
+    read_customer_cache_control,
+    read_origins,
+    read_rate_limit,
+)
 from config.settings import (
     CacheSettings,
     HttpSettings,
@@ -135,6 +141,7 @@ class Config:
             lookup_fast_path=env.boolean("HIT_FAST_PATH", True),
             # Off by default: every instance shares Redis and Passport, so a failing check would empty the fleet.
             readiness_strict_checks=env.names("READINESS_STRICT_CHECKS", READINESS_CHECKS),
+            customer_cache_control=read_customer_cache_control(env),
         )
 
     @classmethod

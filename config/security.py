@@ -25,6 +25,8 @@ SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 FERNET_KEY_BYTES = 32
 RATE_LIMIT_OFF = ("off", "none")
+DEFAULT_CUSTOMER_CACHE_CONTROL = "private, no-cache"
+CACHE_DIRECTIVE = re.compile(r"private|no-cache|no-store|must-revalidate|max-age=[0-9]{1,9}")
 
 
 def parse_api_keys(value: str | None) -> tuple[ApiKeyEntry, ...]:
@@ -95,6 +97,24 @@ def read_rate_limit(env: EnvReader, default: str) -> str | None:
         raise ConfigError(
             f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
     return rate_limit
+
+
+def read_customer_cache_control(env: EnvReader) -> str:
+    """``CUSTOMER_CACHE_CONTROL``: what a browser may keep of an answer that carries customer data.
+
+    ``private, no-cache`` by default (kept, but revalidated each time: a cheap 304 thanks to the
+    ETag); ``private, no-store`` is the strict choice. It must say ``private`` or ``no-store`` and
+    never ``public``: personal data is for this caller's browser, never for a shared cache.
+    """
+    value = env.text("CUSTOMER_CACHE_CONTROL", DEFAULT_CUSTOMER_CACHE_CONTROL) or DEFAULT_CUSTOMER_CACHE_CONTROL
+    directives = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if any(not CACHE_DIRECTIVE.fullmatch(directive) for directive in directives) or not (
+        "private" in directives or "no-store" in directives
+    ):
+        raise ConfigError(
+            "CUSTOMER_CACHE_CONTROL must be Cache-Control directives among private, no-cache, no-store, "
+            "must-revalidate and max-age=N, with private or no-store (e.g. 'private, no-cache')")
+    return ", ".join(directives)
 
 
 def read_origins(env: EnvReader) -> tuple[str, ...]:

@@ -114,6 +114,7 @@ class HttpSettings:
     rate_limit_sync_seconds: float
     lookup_fast_path: bool
     readiness_strict_checks: frozenset[str]  # the readiness checks that make /readyz 503 when they fail
+    customer_cache_control: str  # Cache-Control of every answer carrying customer data
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from app.metrics import CACHE_REQUESTS
 from app.passport.errors import PassportError
@@ -38,6 +38,18 @@ from app.web.services import services
 from config.security import READ_SCOPE
 
 bp = Blueprint("customer_collections", __name__)
+CACHE_CONTROL_EXTENSION = "passport_bff_customer_cache_control"
+
+
+def init_app(app: Flask, cache_control: str) -> None:
+    """Serve batch and listing; ``cache_control`` is what browsers may keep (``CUSTOMER_CACHE_CONTROL``)."""
+    app.extensions[CACHE_CONTROL_EXTENSION] = cache_control
+    app.register_blueprint(bp)
+
+
+def customer_cache_control() -> str:
+    value: str = current_app.extensions[CACHE_CONTROL_EXTENSION]
+    return value
 
 FORBIDDEN_TITLE = CUSTOMER_NOT_ALLOWED.title
 
@@ -68,7 +80,7 @@ def batch_get() -> Response:
                 not_found.append(customer_id)
     body = (b'{"customers":[' + b",".join(found) + b'],"notFound":' + json.dumps(not_found).encode()
             + b',"failed":' + json.dumps(failed, separators=(",", ":")).encode() + b"}")
-    return Response(body, status=200, content_type=JSON, headers={"Cache-Control": "private, no-store"})
+    return Response(body, status=200, content_type=JSON, headers={"Cache-Control": customer_cache_control()})
 
 
 def distinct_customer_ids(payload: Any) -> list[str]:
@@ -92,7 +104,7 @@ def list_customers() -> Response:
     if g.caller.customers is not None:
         raise Problem(CUSTOMER_NOT_ALLOWED, "Callers bound to specific customers cannot list customers.")
     listed = services().listing.page(list_query(), g.request_id)
-    headers = {"Cache-Control": "private, no-cache", "X-Cache": listed.cache.value}
+    headers = {"Cache-Control": customer_cache_control(), "X-Cache": listed.cache.value}
     return Response(listed.body, status=200, content_type=JSON, headers=headers)
 
 

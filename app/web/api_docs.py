@@ -35,8 +35,9 @@ UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
 
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": "Strong validator of the body.", "schema": {"type": "string", "pattern": '^"[^"]+"$'}},
-    "Cache-Control": {"description": "`private, max-age=<seconds of freshness left>` on a customer (or a remembered "
-                                     "404), `no-store` on errors.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`CUSTOMER_CACHE_CONTROL` (by default `private, no-cache`) on customer data; "
+                                     "`private, max-age=<seconds left>` on a remembered 404; `no-store` on errors.",
+                      "schema": {"type": "string"}},
     "Age": {"description": "Seconds since the cached copy was fetched (cached answers only).",
             "schema": {"type": "integer", "minimum": 0}},
     "X-Cache": {"description": "Where the answer came from.", "schema": {"type": "string", "enum": X_CACHE_VALUES}},

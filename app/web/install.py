@@ -61,9 +61,10 @@ def install(app: Flask, settings: Settings) -> None:
     # 3. views and errors
     errors.init_app(app)
     health.init_app(app, http.readiness_strict_checks)
-    lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers)
+    lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers,
+                            http.customer_cache_control)
     api.register(app, lookup)
-    app.register_blueprint(api_collections.bp)
+    api_collections.init_app(app, http.customer_cache_control)
     openapi.init_app(app)  # last: it documents every route registered before it
 
     # 1. WSGI layers, innermost first

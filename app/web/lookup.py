@@ -57,10 +57,11 @@ class CustomerLookup:
     """Answer one customer lookup from its id (as in the path) and its request headers."""
 
     def __init__(self, authenticator: Authenticator, rate_limit: LookupRateLimit | None,
-                 customers: CustomerService) -> None:
+                 customers: CustomerService, cache_control: str) -> None:
         self._authenticator = authenticator
         self._rate_limit = rate_limit
         self._customers = customers
+        self._cache_control = cache_control  # CUSTOMER_CACHE_CONTROL: what a browser may keep of a customer
         self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
         self._errors = metrics.CACHE_REQUESTS.labels("error")
 
@@ -82,7 +83,8 @@ class CustomerLookup:
         if not found.entry.found:
             not_found = Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
-        return LookupAnswer(customer_answer(found, headers.get("If-None-Match"), request_id), caller, found.cache)
+        answer = customer_answer(found, headers.get("If-None-Match"), request_id, self._cache_control)
+        return LookupAnswer(answer, caller, found.cache)
 
     def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
         """A fresh hit straight from one read; anything else through the whole cache policy."""
@@ -104,10 +106,12 @@ def canonical_customer_id(raw: str) -> str:
     return raw.lower()
 
 
-def customer_answer(found: CustomerAnswer, if_none_match: str | None, request_id: str) -> HttpAnswer:
+def customer_answer(found: CustomerAnswer, if_none_match: str | None, request_id: str,
+                    cache_control: str) -> HttpAnswer:
     """The stored bytes with their caching headers; a 304 when the caller has them already."""
     entry = found.entry
-    headers = [("ETag", entry.etag), *cache_headers(found).items(), *STATIC_HEADERS, ("X-Request-ID", request_id)]
+    headers = [("ETag", entry.etag), *cache_headers(found, cache_control).items(), *STATIC_HEADERS,
+               ("X-Request-ID", request_id)]
     if not_modified(if_none_match, entry.etag):
         return HttpAnswer(304, headers, b"")
     headers += [("Content-Type", JSON), ("Content-Length", str(len(entry.body)))]
@@ -119,11 +123,15 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return bool(if_none_match) and parse_etags(if_none_match).contains_weak(unquote_etag(etag)[0])
 
 
-def cache_headers(found: CustomerAnswer) -> dict[str, str]:
-    """Say how fresh the answer is and where it came from (RFC 9111 Age, RFC 9211 Cache-Status)."""
+def cache_headers(found: CustomerAnswer, cache_control: str | None = None) -> dict[str, str]:
+    """Say how fresh the answer is and where it came from (RFC 9111 Age, RFC 9211 Cache-Status).
+
+    ``cache_control`` is what a browser may do with a customer (``CUSTOMER_CACHE_CONTROL``); without
+    one (a remembered 404, no customer data in it) the browser may keep the answer as long as we do.
+    """
     entry = found.entry
     headers = {
-        "Cache-Control": f"private, max-age={max(0, entry.fresh_left(found.answered_at))}",
+        "Cache-Control": cache_control or f"private, max-age={max(0, entry.fresh_left(found.answered_at))}",
         "X-Cache": found.cache.value,
         "Cache-Status": found.cache_status,
     }

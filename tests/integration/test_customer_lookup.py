@@ -62,9 +62,20 @@ class TestHitAndMiss:
         assert response.headers["X-Cache"] == "HIT"
         assert response.get_json()["id"] == DOCS_CUSTOMER_ID
 
-    def test_cache_control_is_private_with_the_freshness_left(self, client, emulator):
-        response = client.get(url())
-        assert response.headers["Cache-Control"] == "private, max-age=3600"  # updated a year+ ago
+    def test_a_browser_may_keep_a_customer_only_revalidating_it(self, client, emulator):
+        response, hit = client.get(url()), client.get(url())
+        assert response.headers["Cache-Control"] == hit.headers["Cache-Control"] == "private, no-cache"
+        assert hit.headers["Cache-Status"].endswith(("ttl=3599", "ttl=3600"))  # ours: updated a year+ ago
+
+    @pytest.mark.parametrize("setting", ["private, no-store", "no-store", "private, max-age=60, must-revalidate"])
+    def test_customer_cache_control_is_one_setting_for_every_customer_answer(self, make_app, emulator, setting):
+        client = make_app(CUSTOMER_CACHE_CONTROL=setting).test_client()
+        lookup = client.get(url())
+        revalidated = client.get(url(), headers={"If-None-Match": lookup.headers["ETag"]})
+        batch = client.post("/v1/customers:batchGet", json={"ids": [DOCS_CUSTOMER_ID]})
+        listing = client.get("/v1/customers")
+        assert [a.headers["Cache-Control"] for a in (lookup, revalidated, batch, listing)] == [setting] * 4
+        assert revalidated.status_code == 304
 
     def test_etag_is_strong(self, client, emulator):
         etag = client.get(url()).headers["ETag"]
@@ -77,16 +88,17 @@ NO_STALE_WINDOWS = {"CACHE_STALE_WHILE_REVALIDATE_SECONDS": 0, "CACHE_STALE_IF_E
 class TestFreshness:
     def test_redis_holds_a_record_updated_1000s_ago_for_about_100s(self, make_app, emulator, redis_client):
         emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(UTC) - timedelta(seconds=1000)))
-        response = make_app(**NO_STALE_WINDOWS).test_client().get(url())
+        client = make_app(**NO_STALE_WINDOWS).test_client()
+        client.get(url())
         assert 98 <= redis_client.ttl(CUSTOMER_KEY) <= 100
-        assert response.headers["Cache-Control"] in ("private, max-age=99", "private, max-age=100")
+        assert client.get(url()).headers["Cache-Status"].endswith(("ttl=98", "ttl=99", "ttl=100"))
 
     def test_redis_keeps_the_entry_for_the_stale_windows_too(self, make_app, emulator, redis_client):
         emulator.touch_customer(DOCS_CUSTOMER_ID, iso(datetime.now(UTC) - timedelta(seconds=1000)))
         client = make_app(CACHE_STALE_WHILE_REVALIDATE_SECONDS=60, CACHE_STALE_IF_ERROR_SECONDS=500).test_client()
-        response = client.get(url())
+        client.get(url())
         assert 598 <= redis_client.ttl(CUSTOMER_KEY) <= 600
-        assert response.headers["Cache-Control"] in ("private, max-age=99", "private, max-age=100")
+        assert client.get(url()).headers["Cache-Status"].endswith(("ttl=98", "ttl=99", "ttl=100"))
 
     def test_record_updated_just_now_is_kept_for_the_minimum(self, make_app, emulator, redis_client):
         emulator.touch_customer(DOCS_CUSTOMER_ID)

@@ -254,3 +254,15 @@ def test_readiness_strict_checks_are_named_checks():
     assert load_config({}).http.readiness_strict_checks == frozenset()
     with pytest.raises(ConfigError, match="READINESS_STRICT_CHECKS names disk"):
         load_config({"READINESS_STRICT_CHECKS": "redis,disk"})
+
+
+@pytest.mark.parametrize("value", ["public, max-age=60", "max-age=60", "no-cache", "private, immutable"])
+def test_customer_cache_control_refuses_what_would_let_personal_data_be_kept_elsewhere(value):
+    with pytest.raises(ConfigError, match="CUSTOMER_CACHE_CONTROL"):
+        load_config({"CUSTOMER_CACHE_CONTROL": value})
+
+
+def test_customer_cache_control_defaults_to_revalidating_each_time():
+    assert load_config({}).http.customer_cache_control == "private, no-cache"
+    assert load_config({"CUSTOMER_CACHE_CONTROL": "Private,No-Store"}).http.customer_cache_control == (
+        "private, no-store")
