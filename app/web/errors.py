@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.passport import errors as passport_errors
 from app.web.problems import (
+    HTTP_PROBLEMS,
     INTERNAL_ERROR,
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -47,9 +48,9 @@ def handle_http_exception(error: HTTPException) -> WerkzeugResponse:
     if isinstance(error.response, WerkzeugResponse):  # already rendered (the rate limiter's 429 problem)
         return error.response
     code = error.code or 500
-    slug = (error.name or "error").lower().replace(" ", "-")
+    kind = HTTP_PROBLEMS.get(code) or ProblemType((error.name or "error").lower().replace(" ", "-"), code, error.name)
     kept = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after", "www-authenticate")}
-    return problem_response(ProblemType(slug, code, error.name), error.description or error.name, kept)
+    return problem_response(kind, error.description or error.name, kept)
 
 
 def handle_unexpected(error: Exception) -> Response:

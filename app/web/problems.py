@@ -35,7 +35,10 @@ INVALID_CUSTOMER_ID = ProblemType("invalid-customer-id", 400, "Invalid customer 
 INVALID_PARAMETER = ProblemType("invalid-parameter", 400, "Invalid parameter")
 INVALID_BODY = ProblemType("invalid-body", 400, "Invalid request body")
 NON_CANONICAL_PATH = ProblemType("non-canonical-path", 404, "Path not in canonical form")
-NOT_FOUND = ProblemType("not-found", 404, "Not Found")  # werkzeug's name for an unknown route
+# What Flask and Werkzeug refuse themselves; slug and title are Werkzeug's names for the status.
+BAD_REQUEST = ProblemType("bad-request", 400, "Bad Request")
+NOT_FOUND = ProblemType("not-found", 404, "Not Found")  # an unknown route
+METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method Not Allowed")
 REQUEST_TOO_LARGE = ProblemType(  # werkzeug's name for a 413, kept by gunicorn's refusal too
     "request-entity-too-large", 413, "Request Entity Too Large", "The request body is too large.")
 TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
@@ -89,6 +92,10 @@ UNSUPPORTED_TRANSFER_CODING = ProblemType(
 
 CATALOGUE: tuple[ProblemType, ...] = tuple(
     value for value in dict(globals()).values() if isinstance(value, ProblemType))
+
+# Werkzeug's own refusals by status (``app.web.errors`` renders them with these types).
+HTTP_PROBLEMS = {kind.status: kind for kind in (BAD_REQUEST, NOT_FOUND, METHOD_NOT_ALLOWED, REQUEST_TOO_LARGE,
+                                                 TOO_MANY_REQUESTS)}
 
 PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, str]] = {
     passport_errors.PassportError: (UPSTREAM_ERROR, "Passport could not answer."),

@@ -19,3 +19,12 @@ def test_a_problem_document_has_the_rfc_9457_members_and_the_request_id():
     body = json.loads(problems.problem_json(problems.CUSTOMER_NOT_FOUND, "No such customer.", "rid-7"))
     assert body == {"type": "urn:passport-bff:problem:customer-not-found", "title": "Customer not found",
                     "status": 404, "detail": "No such customer.", "request_id": "rid-7"}
+
+
+def test_werkzeugs_own_refusals_are_catalogue_types_named_as_werkzeug_names_them():
+    from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge, TooManyRequests
+
+    for refusal in (BadRequest(), NotFound(), MethodNotAllowed(), RequestEntityTooLarge(), TooManyRequests()):
+        kind = problems.HTTP_PROBLEMS[refusal.code]
+        assert kind in problems.CATALOGUE
+        assert (kind.slug, kind.title) == (refusal.name.lower().replace(" ", "-"), refusal.name)
