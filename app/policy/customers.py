@@ -158,13 +158,23 @@ class CustomerService:
         self._sleep = sleep
         self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.longest_fetch_seconds)
         self._polling = Polling(policy.lock_wait_seconds, FIRST_POLL_SECONDS, MAX_POLL_SECONDS)
+        self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
+        self._errors = metrics.CACHE_REQUESTS.labels("error")
 
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
-        """Answer for one well-formed, canonical customer id.
+        """Answer for one well-formed, canonical customer id (counted by cache result, or as an error).
 
         ``read`` is what this request already read of this customer's entry (``app.web.lookup``
         reads it first), so that a miss does not read the store twice.
         """
+        try:
+            return self._counted(self.refresh(customer_id, request_id, read))
+        except PassportError:
+            self._errors.inc()
+            raise
+
+    def refresh(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
+        """``lookup``, for an answer nobody is given (a purge's refetch): not counted as a lookup."""
         if read is None:
             read = self.read(customer_id)
         if not read.store_available:
@@ -188,7 +198,12 @@ class CustomerService:
         now = self._clock()
         if entry is None or not entry.found or not entry.is_fresh(now):
             return None
-        return fresh_answer(entry, now)
+        return self._counted(fresh_answer(entry, now))
+
+    def _counted(self, answer: CustomerAnswer) -> CustomerAnswer:
+        """Count an answer by its cache result, once, here where it is decided."""
+        self._results[answer.cache].inc()
+        return answer
 
     def lookup_many(self, customer_ids: list[str], request_id: str | None) -> dict[str, CustomerAnswer | PassportError]:
         """Answer for distinct ids: cached ones from one multi-get, the rest fetched concurrently.
@@ -212,6 +227,11 @@ class CustomerService:
                 results[customer_id] = self._resolve(customer_id, entry, request_id)
         for customer_id, future in pending.items():
             results[customer_id] = future.result()
+        for result in results.values():
+            if isinstance(result, PassportError):
+                self._errors.inc()
+            else:
+                self._counted(result)
         return results
 
     def warm(self, customers: list[Customer]) -> None:

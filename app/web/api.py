@@ -87,7 +87,7 @@ def purge_customer(customer_id: str) -> Response:
         raise Problem(CACHE_UNAVAILABLE, "The cache cannot be reached; nothing was purged.") from None
     if refresh == "true":
         try:
-            services().customers.lookup(canonical, g.request_id)
+            services().customers.refresh(canonical, g.request_id)
         except PassportError as exc:
             raise problem_from_passport(exc) from None
     return Response(status=204)

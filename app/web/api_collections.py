@@ -7,7 +7,6 @@ from typing import Any
 import marshmallow as ma
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from app.metrics import CACHE_REQUESTS
 from app.passport.errors import PassportError
 from app.passport.schemas import BATCH_GET, LIST_QUERY, ListQuerySchema
 from app.web.answers import JSON
@@ -69,15 +68,12 @@ def batch_get() -> Response:
         if result is None:
             failed.append({"id": customer_id, "status": 403, "title": FORBIDDEN_TITLE})
         elif isinstance(result, PassportError):
-            CACHE_REQUESTS.labels("error").inc()
             problem = problem_from_passport(result)
             failed.append({"id": customer_id, "status": problem.code, "title": problem.kind.title})
+        elif result.entry.found:
+            found.append(result.entry.body)
         else:
-            CACHE_REQUESTS.labels(result.cache.value.lower()).inc()
-            if result.entry.found:
-                found.append(result.entry.body)
-            else:
-                not_found.append(customer_id)
+            not_found.append(customer_id)
     body = (b'{"customers":[' + b",".join(found) + b'],"notFound":' + json.dumps(not_found).encode()
             + b',"failed":' + json.dumps(failed, separators=(",", ":")).encode() + b"}")
     return Response(body, status=200, content_type=JSON, headers={"Cache-Control": customer_cache_control()})

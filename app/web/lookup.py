@@ -17,7 +17,6 @@ from typing import Protocol
 
 from werkzeug.http import parse_etags, unquote_etag
 
-from app import metrics
 from app.passport.errors import PassportError
 from app.policy.cache_status import UPSTREAM_FAILED
 from app.policy.customers import CacheResult, CustomerAnswer, CustomerService
@@ -62,8 +61,6 @@ class CustomerLookup:
         self._rate_limit = rate_limit
         self._customers = customers
         self._cache_control = cache_control  # CUSTOMER_CACHE_CONTROL: what a browser may keep of a customer
-        self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
-        self._errors = metrics.CACHE_REQUESTS.labels("error")
 
     def answer(self, raw_id: str, headers: Headers, client: str | None, request_id: str) -> LookupAnswer:
         caller = None
@@ -79,7 +76,6 @@ class CustomerLookup:
             found = self._look_up(customer_id, request_id)
         except Problem as problem:
             return LookupAnswer(problem_answer(problem, request_id), caller, None)
-        self._results[found.cache].inc()
         if not found.entry.found:
             not_found = Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
@@ -92,7 +88,6 @@ class CustomerLookup:
         try:
             return self._customers.cached_hit(read) or self._customers.lookup(customer_id, request_id, read)
         except PassportError as error:
-            self._errors.inc()
             problem = problem_from_passport(error)
             problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
             raise problem from None

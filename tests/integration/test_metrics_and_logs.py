@@ -101,3 +101,23 @@ def test_gunicorns_own_log_lines_still_format_in_a_worker(client):
         "gunicorn.error", logging.INFO, __file__, 1, "Worker exiting (pid: %s)", (123,), None)
     gunicorn_format = CONFIG_DEFAULTS["formatters"]["generic"]["format"]
     assert f"[{os.getpid()}]" in logging.Formatter(gunicorn_format).format(record)
+
+
+def test_every_customer_answer_is_counted_once_by_cache_result_whichever_route_gives_it(client, emulator):
+    ids = emulator.customer_ids(2)
+    before = cache_results(client)
+    client.get(f"/v1/customers/{ids[0]}")  # miss
+    client.get(f"/v1/customers/{ids[0]}")  # hit
+    client.post("/v1/customers:batchGet", json={"ids": [ids[0], ids[1]]})  # hit, miss
+    client.delete(f"/v1/customers/{ids[1]}/cache?refresh=true")  # a refetch nobody is given: not a lookup
+    after = cache_results(client)
+    assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (2, 2)
+
+
+def cache_results(client) -> dict[str, float]:
+    counts = {"hit": 0.0, "miss": 0.0}
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        for result in counts:
+            if line.startswith(f'passport_bff_cache_requests_total{{result="{result}"}}'):
+                counts[result] = float(line.rsplit(" ", 1)[1])
+    return counts
