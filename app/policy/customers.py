@@ -320,6 +320,11 @@ class CustomerService:
         metrics.COALESCED.labels("shared_failure").inc()
         return self._stale_or_raise(customer_id, failure, stale)
 
+    def _fresh_in_store(self, customer_id: str) -> bool:
+        """Whether the store now holds a fresh copy of the customer (read again, not from the request)."""
+        entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
+        return entry is not None and entry.is_fresh(self._clock())
+
     def _stored_meanwhile(self, customer_id: str) -> CustomerAnswer | None:
         """The entry a fetch stored between our read and our lock (it released the lock as it stored).
 
@@ -377,7 +382,11 @@ class CustomerService:
 
     def _revalidate(self, customer_id: str, request_id: str | None, lock: StoreLock) -> None:
         try:
+            if self._fresh_in_store(customer_id):
+                return  # another refresh stored it between this request's read and its lock
             self._store_entry(customer_id, self._fetch(customer_id, request_id), lock)
+        except StoreUnavailable:
+            return  # nowhere to store a refreshed copy; the next lookup tries again
         except PassportForbidden:
             self._forget(customer_id)
         except PassportError as exc:

@@ -148,3 +148,27 @@ def test_a_waiter_shares_the_failure_of_the_fetch_it_waited_for(service, passpor
     with pytest.raises(PassportServerError):
         service.lookup(CUSTOMER_ID, "r1")
     assert passport.calls == 0
+
+
+class AnotherWorkerRefreshesFirst(Executor):
+    """Runs a background refresh only after another worker's refresh has stored a fresh copy."""
+
+    def __init__(self, store: MemoryStore, clock: FakeClock) -> None:
+        self.store, self.clock = store, clock
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        from app.store.entry import encode_entry, found_entry
+
+        fresh = found_entry(b'{"id": "x"}', self.clock(), self.clock() - 3600, FRESH_SECONDS)
+        self.store.set(CacheKeys("test").customer(CUSTOMER_ID), encode_entry(fresh), 600)
+        return RunAtOnce().submit(fn, *args, **kwargs)
+
+
+def test_a_refresh_that_finds_a_fresh_copy_stored_meanwhile_asks_passport_nothing(store, passport, clock):
+    locks = LockKeeper(store, lease_seconds=2.0)
+    service = CustomerService(passport, store, CacheKeys("test"), POLICY, AnotherWorkerRefreshesFirst(store, clock),
+                              RunAtOnce(), locks, clock=clock, sleep=clock.sleep)
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS + 10)
+    assert service.lookup(CUSTOMER_ID, "r2").cache is CacheResult.STALE
+    assert passport.calls == 1  # the other worker's refresh was enough
