@@ -70,11 +70,12 @@ class Config:
     @classmethod
     def read(cls, env: EnvReader) -> Settings:
         """Read and validate every setting this environment uses."""
+        passport = cls.read_passport(env)
         settings = Settings(
             app_env=cls.APP_ENV,
-            passport=cls.read_passport(env),
+            passport=passport,
             redis=read_redis(env),
-            cache=cls.read_cache(env),
+            cache=cls.read_cache(env, passport.deadline_seconds),
             auth=read_auth(env, cls.DEFAULT_API_KEYS, cls.DEFAULT_AUTH_MODE),
             http=cls.read_http(env),
             log=LogSettings(level=read_log_level(env),
@@ -106,8 +107,8 @@ class Config:
         )
 
     @classmethod
-    def read_cache(cls, env: EnvReader) -> CacheSettings:
-        deadline = env.number("PASSPORT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS, minimum=0.1)
+    def read_cache(cls, env: EnvReader, deadline: float) -> CacheSettings:
+        """The cache's settings; ``deadline`` (Passport's fetch deadline) sizes the default lock wait."""
         return CacheSettings(
             key_prefix=env.text("CACHE_KEY_PREFIX", "passport-bff") or "passport-bff",
             ttl_factor=env.number("CACHE_TTL_FACTOR", 0.1, minimum=0.0),

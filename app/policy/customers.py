@@ -320,10 +320,10 @@ class CustomerService:
         metrics.COALESCED.labels("shared_failure").inc()
         return self._stale_or_raise(customer_id, failure, stale)
 
-    def _fresh_in_store(self, customer_id: str) -> bool:
-        """Whether the store now holds a fresh copy of the customer (read again, not from the request)."""
+    def _fresh_in_store(self, customer_id: str) -> CachedCustomer | None:
+        """The customer's copy in the store now (read again, not the request's read), if it is fresh."""
         entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
-        return entry is not None and entry.is_fresh(self._clock())
+        return entry if entry is not None and entry.is_fresh(self._clock()) else None
 
     def _stored_meanwhile(self, customer_id: str) -> CustomerAnswer | None:
         """The entry a fetch stored between our read and our lock (it released the lock as it stored).
@@ -331,11 +331,11 @@ class CustomerService:
         Why: in a burst, a request that read the customer as missing just before another worker's
         fetch stored it would otherwise find the lock free and ask Passport a second time.
         """
-        entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
-        if entry is None or not entry.is_fresh(now := self._clock()):
+        entry = self._fresh_in_store(customer_id)
+        if entry is None:
             return None
         metrics.COALESCED.labels("collapsed").inc()
-        return answer(entry, CacheResult.MISS, now, COLLAPSED)
+        return answer(entry, CacheResult.MISS, self._clock(), COLLAPSED)
 
     def _fetch_answer(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None
@@ -382,7 +382,7 @@ class CustomerService:
 
     def _revalidate(self, customer_id: str, request_id: str | None, lock: StoreLock) -> None:
         try:
-            if self._fresh_in_store(customer_id):
+            if self._fresh_in_store(customer_id) is not None:
                 return  # another refresh stored it between this request's read and its lock
             self._store_entry(customer_id, self._fetch(customer_id, request_id), lock)
         except StoreUnavailable:
