@@ -252,6 +252,10 @@ CONFIGS: dict[str, type[Config]] = {
 
 
 WORKER_CLASSES = ("gevent", "gthread")
+# A gateway that routes by /readyz needs a readiness period or two to notice a 503 (Kubernetes
+# probes every 10 s by default; deploy/kubernetes probes every 5 s). No gateway routes to a
+# development or test instance, so those stop at once.
+DRAIN_SECONDS = {"production": 10.0}
 
 
 def read_server(env: EnvReader) -> ServerSettings:
@@ -268,6 +272,8 @@ def read_server(env: EnvReader) -> ServerSettings:
         threads=env.integer("GUNICORN_THREADS", 8, minimum=1, maximum=1000),
         timeout_seconds=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
         graceful_timeout_seconds=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=0),
+        drain_seconds=env.number("DRAIN_SECONDS", DRAIN_SECONDS.get(app_env_name(env), 0.0), minimum=0.0,
+                                 maximum=3600.0),
         log_level=read_log_level(env).lower(),
     )
 
@@ -277,10 +283,15 @@ def load_server_settings(environ: Mapping[str, str] | None = None) -> ServerSett
     return read_server(EnvReader(os.environ if environ is None else environ))
 
 
+def app_env_name(env: EnvReader) -> str:
+    """The environment ``APP_ENV`` names, lower case (``development`` when unset)."""
+    return (env.raw("APP_ENV") or DevelopmentConfig.APP_ENV).strip().lower()
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Settings:
     """Return the validated settings of the environment named by ``APP_ENV``."""
     environ = os.environ if environ is None else environ
-    name = environ.get("APP_ENV", DevelopmentConfig.APP_ENV).strip().lower()
+    name = app_env_name(EnvReader(environ))
     try:
         config = CONFIGS[name]
     except KeyError:

@@ -12,7 +12,12 @@
 - ``GUNICORN_THREADS`` (default 8): threads per worker with ``gthread``, so a worker waiting on
   Passport or on a token fetch keeps serving cache hits.
 - ``GUNICORN_TIMEOUT`` (default 30) / ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20): a worker silent
-  longer than the first is restarted; on SIGTERM workers get the second to finish requests.
+  longer than the first is restarted; on stopping, workers get the second to finish requests.
+- ``DRAIN_SECONDS`` (default 10 in production, 0 elsewhere): on SIGTERM the instance first drains
+  (``app.drain``): ``/readyz`` answers 503 at once, every request is still served, keep-alive
+  connections close after their answer; then the graceful stop above, and exit 0. SIGHUP reloads
+  the workers without a failed request (new workers start before the old ones stop; the listening
+  socket stays open throughout).
 
 No ``preload_app``: each worker builds its own app after the fork, so no Redis or HTTP connection
 is ever shared across processes.
@@ -28,6 +33,7 @@ from typing import Any
 
 from gunicorn.workers import SUPPORTED_WORKERS
 
+from app.drain import DrainBeforeStop, close_while_draining
 from config import ConfigError, load_server_settings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -71,6 +77,16 @@ def on_starting(server: Any) -> None:
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+
+
+def when_ready(arbiter: Any) -> None:
+    """Drain on SIGTERM before gunicorn's graceful stop (``DRAIN_SECONDS``)."""
+    DrainBeforeStop(arbiter, server.drain_seconds).install()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """While draining, close each connection after its answer, so that clients reconnect elsewhere."""
+    close_while_draining(req)
 
 
 def child_exit(server: Any, worker: Any) -> None:

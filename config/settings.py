@@ -134,6 +134,7 @@ class ServerSettings:
     threads: int
     timeout_seconds: int
     graceful_timeout_seconds: int
+    drain_seconds: float  # after SIGTERM: /readyz 503, requests still served, then the graceful stop
     log_level: str
 
     @property

@@ -11,6 +11,9 @@
   "unavailable"``, ``"passport": "open"``) and says ``"status": "degraded"``; ``/metrics`` has the
   same checks (``passport_bff_readiness_check``). ``READINESS_STRICT_CHECKS`` lists the checks that
   make it 503 instead, for deployments that prefer another instance (or region) to a degraded one.
+  It is also 503 (``"status": "draining"``) from the moment the instance was told to stop
+  (SIGTERM, ``app.drain``) while it still serves for ``DRAIN_SECONDS``: the gateway's cue to send
+  the traffic elsewhere before the listener closes.
 """
 from __future__ import annotations
 
@@ -20,11 +23,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.breaker import CLOSED
+from app.drain import DRAIN
 from app.metrics import READINESS_CHECKS, exposition
 from app.observability import REQUEST_ID_HEADER
 from app.passport.errors import PassportError
 from app.store.cache import StoreUnavailable
-from app.web.api_docs import TEXT, headers, json_response, public_operation, schema_ref, with_const
+from app.web.api_docs import TEXT, headers, json_response, public_operation, schema_ref
 from app.web.auth import public
 from app.web.services import Services, services
 
@@ -52,7 +56,9 @@ def readyz() -> Response:
     for name in HEALTHY:
         READINESS_CHECKS.labels(name).set(0 if name in failing else 1)
     strict: frozenset[str] = current_app.extensions[STRICT_EXTENSION]
-    if any(name in strict for name in failing):
+    if DRAIN.draining:
+        status, code = "draining", 503
+    elif any(name in strict for name in failing):
         status, code = "not-ready", 503
     else:
         status, code = ("degraded" if failing else "ready"), 200
@@ -107,8 +113,11 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
         "health.readyz": {"get": public_operation("getReadiness", "operations", "Readiness: can serve now", {
             "200": json_response("Send traffic: `ready`, or `degraded` (`checks` names what failed; "
                                  "the instance still answers).", schema_ref("Readiness")),
-            "503": json_response("Send no traffic: a check named in `READINESS_STRICT_CHECKS` failed.",
-                                 with_const("Readiness", "status", "not-ready")),
+            "503": json_response("Send no traffic: `draining` (the instance is stopping; it still answers "
+                                 "for `DRAIN_SECONDS`), or `not-ready` (a check named in "
+                                 "`READINESS_STRICT_CHECKS` failed).",
+                                 {"allOf": [schema_ref("Readiness"), {"properties": {"status": {
+                                     "enum": ["draining", "not-ready"]}}}]}),
         })},
         "health.metrics": {"get": public_operation("getMetrics", "operations", "Prometheus metrics", {
             "200": {"description": "Prometheus text exposition.", "headers": headers((REQUEST_ID_HEADER,)),

@@ -125,7 +125,7 @@ class ReadinessChecksSchema(ma.Schema):
 
 
 class ReadinessSchema(ma.Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["ready", "degraded", "not-ready"]))
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "degraded", "not-ready", "draining"]))
     checks = fields.Nested(ReadinessChecksSchema, required=True)
 
 

@@ -108,6 +108,7 @@ def server(request: pytest.FixtureRequest, cluster: Cluster,
         "GUNICORN_WORKER_CLASS": worker_class,
         "GUNICORN_BIND": f"{LOOPBACK}:{port}",
         "WEB_CONCURRENCY": "1",
+        "DRAIN_SECONDS": "0",
     }
     with log.open("ab") as sink:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],

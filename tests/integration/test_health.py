@@ -73,3 +73,16 @@ def test_readyz_leaks_no_configuration(make_app, emulator):
     body = make_app().test_client().get("/readyz").get_data(as_text=True)
     for secret_ish in ("dev-client-secret", "dev-client-id", "redis://", "127.0.0.1"):
         assert secret_ish not in body
+
+
+def test_a_draining_instance_says_so_with_503_while_it_still_answers(client, monkeypatch):
+    from app.drain import DrainFlag
+    from app.web import health
+    from tests.support.emulator import DOCS_CUSTOMER_ID
+
+    draining = DrainFlag()
+    draining.begin()
+    monkeypatch.setattr(health, "DRAIN", draining)
+    response = client.get("/readyz")
+    assert (response.status_code, response.get_json()["status"]) == (503, "draining")
+    assert client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}").status_code == 200

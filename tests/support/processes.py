@@ -113,7 +113,9 @@ def start_emulator(extra_args: list[str] | None = None) -> tuple[subprocess.Pope
 def start_gunicorn(env: Mapping[str, str], workers: int = 2, port: int | None = None) -> tuple[subprocess.Popen, str]:
     """Run the service as deployed: gunicorn with ``config/gunicorn.py`` on a loopback port."""
     port = port or free_port()
-    full_env = {**os.environ, **env, "GUNICORN_BIND": f"{LOOPBACK}:{port}", "WEB_CONCURRENCY": str(workers)}
+    # A test stops its instance with SIGTERM: no drain, unless the test is about draining.
+    full_env = {**os.environ, "DRAIN_SECONDS": "0", **env, "GUNICORN_BIND": f"{LOOPBACK}:{port}",
+                "WEB_CONCURRENCY": str(workers)}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

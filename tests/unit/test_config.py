@@ -266,3 +266,13 @@ def test_customer_cache_control_defaults_to_revalidating_each_time():
     assert load_config({}).http.customer_cache_control == "private, no-cache"
     assert load_config({"CUSTOMER_CACHE_CONTROL": "Private,No-Store"}).http.customer_cache_control == (
         "private, no-store")
+
+
+def test_production_drains_for_a_readiness_period_and_other_environments_stop_at_once():
+    from config import load_server_settings
+
+    assert load_server_settings({"APP_ENV": "production"}).drain_seconds == 10
+    assert load_server_settings({}).drain_seconds == 0
+    assert load_server_settings({"APP_ENV": "testing", "DRAIN_SECONDS": "2.5"}).drain_seconds == 2.5
+    with pytest.raises(ConfigError, match="DRAIN_SECONDS"):
+        load_server_settings({"DRAIN_SECONDS": "-1"})
