@@ -95,6 +95,15 @@ class TokenProvider:
         self._sleep = sleep
         self._local: CachedToken | None = None
         self._local_lock = threading.Lock()
+        self._last_fetch_failed = False
+
+    def available(self) -> bool:
+        """Whether a lookup can count on a token: one is held here, or the last fetch did not fail.
+
+        Never asks Passport or the store: readiness calls it, and must answer at once even when
+        Passport is slow (a probe timing out on every instance at once would empty the fleet).
+        """
+        return self._usable_local() is not None or not self._last_fetch_failed
 
     def get(self, request_id: str | None = None) -> str:
         """Return a token believed valid: in-process, else shared, else freshly issued."""
@@ -189,8 +198,10 @@ class TokenProvider:
         try:
             grant = self._issue(request_id)
         except Exception:
+            self._last_fetch_failed = True
             metrics.TOKEN_FETCHES.labels("failed").inc()
             raise
+        self._last_fetch_failed = False
         metrics.TOKEN_FETCHES.labels("ok").inc()
         lifetime = self._usable_lifetime(grant.expires_in or self._default_ttl)
         usable_until = self._clock() + lifetime

@@ -1,6 +1,9 @@
 """Health and readiness: what an orchestrator sees, with real Redis and the emulator."""
 from __future__ import annotations
 
+import time
+
+from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.processes import free_port
 
 
@@ -28,16 +31,29 @@ def test_with_redis_down_readyz_still_wants_traffic_and_names_redis(make_app, em
     assert body["checks"]["token"] == "ok"
 
 
-def test_readyz_names_the_token_when_passport_refuses_us(make_app, emulator):
-    response = make_app(PASSPORT_CLIENT_SECRET="wrong").test_client().get("/readyz")
+def test_readyz_names_the_token_when_passport_refused_us_one(make_app, emulator):
+    client = make_app(PASSPORT_CLIENT_SECRET="wrong").test_client()
+    assert client.get("/readyz").get_json()["checks"]["token"] == "ok"  # nothing asked yet, nothing failed
+    assert client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}").status_code >= 500
+    response = client.get("/readyz")
     assert (response.status_code, response.get_json()["status"]) == (200, "degraded")
     assert response.get_json()["checks"]["token"] == "unavailable"
+
+
+def test_readyz_never_waits_on_passport_for_a_token(make_app, emulator):
+    """A slow Passport must not make every instance's readiness probe time out at once."""
+    emulator.fault(target="tokens", latency_ms=5000)
+    client = make_app().test_client()
+    started = time.monotonic()
+    response = client.get("/readyz")
+    assert response.get_json()["checks"]["token"] == "ok"
+    assert emulator.token_calls() == 0, f"readiness asked Passport for a token ({time.monotonic() - started:.1f}s)"
 
 
 def test_readyz_reports_an_open_passport_breaker(make_app, emulator):
     client = make_app(PASSPORT_BREAKER_FAILURES=1, PASSPORT_RETRIES=0).test_client()
     emulator.fault(status=500, target="tokens")
-    client.get("/readyz")
+    assert client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}").status_code >= 500
     response = client.get("/readyz")
     assert (response.status_code, response.get_json()["status"]) == (200, "degraded")
     assert response.get_json()["checks"]["passport"] == "open"
@@ -78,7 +94,6 @@ def test_readyz_leaks_no_configuration(make_app, emulator):
 def test_a_draining_instance_says_so_with_503_while_it_still_answers(client, monkeypatch):
     from app.drain import DrainFlag
     from app.web import health
-    from tests.support.emulator import DOCS_CUSTOMER_ID
 
     draining = DrainFlag()
     draining.begin()
