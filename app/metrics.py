@@ -36,6 +36,14 @@ READINESS_CHECKS = Gauge(
     f"{PREFIX}_readiness_check", "Readiness checks at the last /readyz: 1 healthy, 0 failing (redis, passport, token).",
     ["check"], multiprocess_mode="livemin",
 )
+AUDIT_EVENTS = Counter(f"{PREFIX}_audit_events_total", "Disclosures written to the audit trail.")
+AUDIT_WRITE_FAILURES = Counter(
+    f"{PREFIX}_audit_write_failures_total", "Audit events the sink refused (the answers went out all the same)."
+)
+TRACE_SPANS_EXPORTED = Counter(f"{PREFIX}_trace_spans_exported_total", "Spans delivered to the OTLP collector.")
+TRACE_SPANS_DROPPED = Counter(
+    f"{PREFIX}_trace_spans_dropped_total", "Spans never delivered: queue full, or the export failed.", ["reason"]
+)
 HTTP_REQUESTS = Counter(
     f"{PREFIX}_http_requests_total", "HTTP answers by route template, method and status.", ["route", "method", "status"]
 )

@@ -11,7 +11,9 @@ Passport client adds its time to the trace from any layer.
 Logs go to stdout, as JSON lines (``LOG_FORMAT=json``, the production default, via
 python-json-logger) or as text for people (``LOG_FORMAT=text``, the development default). The
 request line carries request id, client, caller, method, route template, status, cache result,
-time spent on Passport and total duration — never a body, never a header value but the id.
+time spent on Passport and total duration — never a body, never a header value but the id. With
+tracing on (``app.tracing``) JSON lines also carry ``trace_id``, and text lines show it after the
+request id.
 Every record passes the PII/credential redaction filter (``app.redaction``).
 """
 from __future__ import annotations
@@ -28,11 +30,12 @@ from typing import TextIO
 from pythonjsonlogger.json import JsonFormatter
 
 from app.redaction import RedactingFilter
+from app.tracing import current_trace_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(trace_note)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(trace_id)s %(message)s"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -70,11 +73,15 @@ def current_request_id() -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp every record with the current request id (or ``-`` outside a request)."""
+    """Stamp every record with the current request id (``-`` outside a request) and trace id (None
+    unless tracing is on: ``app.tracing``), so that a log line leads to its trace."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
+        trace_id = getattr(record, "trace_id", None) or current_trace_id()
+        record.trace_id = trace_id
+        record.trace_note = f" trace={trace_id}" if trace_id else ""
         return True
 
 

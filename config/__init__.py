@@ -29,6 +29,7 @@ from config.security import (
     read_rate_limit,
 )
 from config.settings import (
+    AuditSettings,
     CacheSettings,
     HttpSettings,
     LogSettings,
@@ -37,6 +38,7 @@ from config.settings import (
     ServerSettings,
     Settings,
 )
+from config.tracing import read_tracing
 
 __all__ = ["ConfigError", "Config", "DevelopmentConfig", "TestingConfig", "ProductionConfig", "Settings",
            "load_config"]
@@ -65,6 +67,7 @@ class Config:
     DEFAULT_RATELIMIT_SYNC_SECONDS = 0.1
     DEFAULT_LOG_FORMAT = "TEXT"
     DEFAULT_NEAR_ENTRIES = 10_000
+    DEFAULT_AUDIT_LOG = "stdout"
     REQUIRED: tuple[str, ...] = ()
 
     @classmethod
@@ -80,6 +83,8 @@ class Config:
             http=cls.read_http(env),
             log=LogSettings(level=read_log_level(env),
                             format=env.choice("LOG_FORMAT", cls.DEFAULT_LOG_FORMAT, ("JSON", "TEXT")).lower()),
+            audit=read_audit(env, cls.DEFAULT_AUDIT_LOG),
+            tracing=read_tracing(env),
             flask_debug_requested=(env.raw("FLASK_DEBUG") or "0").lower() not in ("0", "false", "no"),
         )
         cls.check(settings)
@@ -172,6 +177,20 @@ def read_log_level(env: EnvReader) -> str:
     return env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
+def read_audit(env: EnvReader, default: str) -> AuditSettings:
+    """``AUDIT_LOG``: ``stdout``, ``off``, or ``file:PATH`` in a directory that exists now."""
+    value = env.raw("AUDIT_LOG") or default
+    if value in ("stdout", "off"):
+        return AuditSettings(value)
+    kind, _, path = value.partition(":")
+    if kind != "file" or not path:
+        raise ConfigError(f"AUDIT_LOG must be stdout, off or file:PATH (got {value!r})")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"AUDIT_LOG={value!r}: the directory {directory} does not exist")
+    return AuditSettings("file", path)
+
+
 def read_redis(env: EnvReader) -> RedisSettings:
     return RedisSettings(
         url=env.secret("REDIS_URL", None),
@@ -212,6 +231,7 @@ class TestingConfig(DevelopmentConfig):
     DEFAULT_AUTH_MODE = "gateway-trusted"
     DEFAULT_RATE_LIMIT = "off"
     DEFAULT_RATELIMIT_SYNC_SECONDS = 0.0
+    DEFAULT_AUDIT_LOG = "off"
 
 
 class ProductionConfig(Config):

@@ -6,7 +6,7 @@ Values derived from several settings are properties here, next to what they deri
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOCK_MARGIN_SECONDS = 1.0  # a lock or wait outlives the work it covers by this much
 
@@ -124,6 +124,36 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """OpenTelemetry traces (``OTEL_*``, ``config/tracing.py``); ``exporter`` ``none`` is off."""
+
+    exporter: str  # "otlp", "console" or "none"
+    endpoint: str | None  # where "otlp" posts spans (the full traces URL)
+    headers: tuple[tuple[str, str], ...] = field(repr=False)  # may hold the collector's credential
+    timeout_seconds: float
+    compression: str | None  # "gzip" or None
+    service_name: str
+    resource_attributes: tuple[tuple[str, str], ...]
+    sampler: str
+    sampler_ratio: float
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_millis: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.exporter != "none"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Where the audit trail of disclosures goes (``AUDIT_LOG``)."""
+
+    sink: str  # "stdout", "file" or "off"
+    path: str | None = None  # the file, for "file"
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """gunicorn's settings (``config/gunicorn.py``)."""
 
@@ -152,4 +182,6 @@ class Settings:
     auth: AuthSettings
     http: HttpSettings
     log: LogSettings
+    audit: AuditSettings
+    tracing: TracingSettings
     flask_debug_requested: bool

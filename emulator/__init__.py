@@ -17,11 +17,17 @@ Test-only controls, under ``/_emulator/``, no auth, JSON in and out:
 - ``GET /health`` -> ``{"status": "ok"}``.
 - ``GET /stats`` -> ``{"token_calls", "token_revoke_calls", "customer_calls": {id: n},
   "customer_calls_total", "list_calls", "patch_calls", "request_ids": [last 1000
-  X-Request-ID values, null when a call had none], "last_authorization_ok"}``. Every call to
-  a Passport endpoint counts, errors and injected faults included; customer ids lower-case.
+  X-Request-ID values, null when a call had none], "trace_headers": [...],
+  "last_authorization_ok"}``. Every call to a Passport endpoint counts, errors and injected
+  faults included; customer ids lower-case. ``trace_headers`` holds the last 1000 customer,
+  list and token-issue calls in arrival order, each ``{"kind": "customer"|"list"|"token",
+  "customer_id": id|null, "traceparent": str|null, "tracestate": str|null}``: the W3C trace
+  headers as received (raw, null when absent), so a test can see trace context reach
+  Passport; a list call's customer_id is its filter. Revocations and patches are left out.
 - ``POST /reset`` (optional ``{"clear_tokens": true}``) -> restores the seed customers,
-  zeroes counters and request ids, drops faults and undoes revocations. Issued tokens stay
-  valid (a client's cached token survives) unless ``clear_tokens`` forgets them all.
+  zeroes counters, request ids and trace headers, drops faults and undoes revocations.
+  Issued tokens stay valid (a client's cached token survives) unless ``clear_tokens``
+  forgets them all.
 - ``POST /faults`` ``{"target": "customers"|"tokens"|"list"|"patch"|"all" (default
   "customers"), "customer_id"?: only calls about that id, "status"?: int, "body"?: raw
   string, "content_type"?: default application/json, "latency_ms"?: int, "times"?: int

@@ -8,9 +8,11 @@ from flask import Response, request
 
 from emulator.errors import passport_error
 from emulator.faults import Fault
-from emulator.store import Store, current_store
+from emulator.store import Store, TraceHeaders, current_store
 
 REQUEST_ID_HEADER = "X-Request-ID"
+TRACEPARENT_HEADER = "traceparent"
+TRACESTATE_HEADER = "tracestate"
 BEARER_SCHEME = "bearer"
 HTTP_OK = 200
 HTTP_UNAUTHORIZED = 401
@@ -30,6 +32,11 @@ def authorized(store: Store) -> bool:
     """True when the request carries a known, unexpired, unrevoked token."""
     token = bearer_token()
     return token is not None and store.token_valid(token)
+
+
+def trace_headers() -> TraceHeaders:
+    """The request's W3C trace context headers, kept raw (even malformed) for tests to inspect."""
+    return TraceHeaders(request.headers.get(TRACEPARENT_HEADER), request.headers.get(TRACESTATE_HEADER))
 
 
 def fault_response(fault: Fault) -> Response:
@@ -54,7 +61,7 @@ def open_call(kind: str, target: str, customer_id: str | None = None,
     store = current_store()
     authorization_ok = authorized(store) if needs_auth else None
     request_id = request.headers.get(REQUEST_ID_HEADER)
-    store.record_call(kind, request_id, customer_id, authorization_ok)
+    store.record_call(kind, request_id, customer_id, authorization_ok, trace_headers())
     action = store.take_faults(target, customer_id)
     if action.latency_ms:
         time.sleep(action.latency_ms / MILLIS_PER_SECOND)

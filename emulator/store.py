@@ -17,7 +17,19 @@ from emulator.settings import EmulatorSettings
 
 STORE_EXTENSION_KEY = "passport_emulator"
 REQUEST_ID_HISTORY = 1000
+TRACE_HEADER_HISTORY = 1000
 TOKEN_BYTES = 32
+# The calls whose W3C trace headers are kept (Counters field -> "kind" in stats): the ones a
+# traced client makes on a read, so a test can see the trace context reach Passport.
+TRACED_CALL_KINDS: dict[str, str] = {"customer_calls": "customer", "list_calls": "list", "token_calls": "token"}
+
+
+@dataclass(frozen=True)
+class TraceHeaders:
+    """The W3C trace context headers of one request, None when absent."""
+
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 @dataclass
@@ -56,6 +68,7 @@ class Store:
         self._tokens: dict[str, TokenRecord] = {}
         self._counters = Counters()
         self._request_ids: deque[str | None] = deque(maxlen=REQUEST_ID_HISTORY)
+        self._trace_headers: deque[dict[str, str | None]] = deque(maxlen=TRACE_HEADER_HISTORY)
         self._faults = FaultBook()
 
     def now(self) -> float:
@@ -63,10 +76,16 @@ class Store:
 
     # --- calls and faults -------------------------------------------------------------
     def record_call(self, kind: str, request_id: str | None, customer_id: str | None = None,
-                    authorization_ok: bool | None = None) -> None:
-        """Count one Passport call of `kind` (a Counters field name) and remember its id."""
+                    authorization_ok: bool | None = None, trace: TraceHeaders | None = None) -> None:
+        """Count one Passport call of `kind` (a Counters field name) and remember its id.
+
+        Customer, list and token calls also remember their trace headers, under the same lock
+        as the count, so every counted call has its entry, in arrival order.
+        """
         with self._lock:
             self._request_ids.append(request_id)
+            if kind in TRACED_CALL_KINDS:
+                self._trace_headers.append(trace_entry(TRACED_CALL_KINDS[kind], customer_id, trace))
             if authorization_ok is not None:
                 self._counters.last_authorization_ok = authorization_ok
             if kind == "customer_calls":
@@ -166,6 +185,7 @@ class Store:
                 "list_calls": counters.list_calls,
                 "patch_calls": counters.patch_calls,
                 "request_ids": list(self._request_ids),
+                "trace_headers": [dict(entry) for entry in self._trace_headers],
                 "last_authorization_ok": counters.last_authorization_ok,
             }
 
@@ -179,11 +199,19 @@ class Store:
             self._customers = copy.deepcopy(self._seed)
             self._counters = Counters()
             self._request_ids.clear()
+            self._trace_headers.clear()
             self._faults.clear()
             if clear_tokens:
                 self._tokens.clear()
             for record in self._tokens.values():
                 record.revoked = False
+
+
+def trace_entry(kind: str, customer_id: str | None, trace: TraceHeaders | None) -> dict[str, str | None]:
+    """One `trace_headers` item of the stats answer."""
+    trace = trace or TraceHeaders()
+    return {"kind": kind, "customer_id": customer_id, "traceparent": trace.traceparent,
+            "tracestate": trace.tracestate}
 
 
 def current_store() -> Store:

@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import marshmallow as ma
 import requests
 import urllib3
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
-from app import metrics
+from app import metrics, tracing
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
 from app.passport.errors import (
@@ -105,6 +105,7 @@ class PassportClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).hostname or ""
         self.breaker = breaker
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
         self._connect_timeout = connect_timeout_seconds
@@ -195,14 +196,22 @@ class PassportClient:
         endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
         started = time.perf_counter()
         outcome = "unreachable"
+        route = tracing.passport_route(path)
+        span = tracing.begin_client_span(f"{method} {route}", {
+            "http.request.method": method, "url.template": route, "server.address": self._host,
+            "passport_bff.endpoint": endpoint})
+        sent = dict(headers or {})
+        tracing.inject(span, sent)  # Passport's trace joins ours
         try:
-            status, content, headers = self._send_once(
-                method, path, request_id, deadline, dict(headers or {}), json_body)
+            status, content, headers = self._send_once(method, path, request_id, deadline, sent, json_body)
             outcome = outcome_for_status(status)
+            tracing.end_client_span(span, status)
             return status, content, headers
-        except (PassportTimeout, PassportBadResponse) as exc:
-            outcome = ("busy" if isinstance(exc, PassportBusy) else "timeout" if isinstance(exc, PassportTimeout)
-                       else "bad_response")
+        except Exception as exc:
+            if isinstance(exc, (PassportTimeout, PassportBadResponse)):
+                outcome = ("busy" if isinstance(exc, PassportBusy) else "timeout" if isinstance(exc, PassportTimeout)
+                           else "bad_response")
+            tracing.end_client_span(span, error=exc)
             raise
         finally:
             elapsed = time.perf_counter() - started

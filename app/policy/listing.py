@@ -34,6 +34,10 @@ class ListAnswer:
     body: bytes
     cache: CacheResult
 
+    def customer_ids(self) -> list[str]:
+        """The ids of the page's customers, in order (read back from the page: a cached page is its body)."""
+        return [customer["id"] for customer in json.loads(self.body)["customers"]]
+
 
 def passport_query(query: dict[str, Any]) -> dict[str, str]:
     """Translate validated frontend parameters into Passport's, in a stable order."""

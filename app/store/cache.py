@@ -25,6 +25,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import MaxConnectionsError
 
+from app import tracing
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.store.near_cache import NearCache
 
@@ -204,18 +205,29 @@ class RedisStore:
         self._run("ping", "-", self.client.ping)
 
     def _run(self, operation: str, key: str, command: Callable[[], T]) -> T:
-        """Run one command through the breaker, translating every Redis failure."""
+        """Run one command through the breaker, translating every Redis failure; traced as one span."""
+        span = tracing.begin_client_span(f"redis {operation}", {"db.system.name": "redis",
+                                                                "db.operation.name": operation})
+        error: BaseException | None = None
         try:
             with self.breaker.guard(is_redis_failure):
                 return command()
-        except CircuitOpen:
+        except CircuitOpen as exc:
+            error = exc
             raise StoreUnavailable(f"redis {operation}: circuit open") from None
-        except MaxConnectionsError:
+        except MaxConnectionsError as exc:
+            error = exc
             log.warning("redis %s not sent for %s: this worker's Redis connections all stayed busy", operation, key)
             raise StoreUnavailable(f"redis {operation}: connection pool busy") from None
         except redis.RedisError as exc:
+            error = exc
             log.warning("redis %s failed for %s: %s", operation, key, type(exc).__name__)
             raise StoreUnavailable(f"redis {operation} failed") from None
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            tracing.end_client_span(span, error=error)
 
 
 def stored_bytes(value: object) -> bytes | None:

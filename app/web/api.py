@@ -18,6 +18,7 @@ from app.web.api_docs import (
     customer_id_parameter,
     headers,
     problem,
+    purpose_parameter,
     request_id_parameter,
     security,
     upstream_problems,
@@ -32,6 +33,7 @@ from app.web.problems import (
     INSUFFICIENT_SCOPE,
     INVALID_CUSTOMER_ID,
     INVALID_PARAMETER,
+    INVALID_PURPOSE,
     NOT_FOUND,
     Problem,
     problem_from_passport,
@@ -110,6 +112,7 @@ def get_customer_operation() -> dict[str, Any]:
         "parameters": [
             customer_id_parameter(),
             request_id_parameter(),
+            purpose_parameter(),
             {"name": "If-None-Match", "in": "header", "required": False,
              "description": "ETags the caller holds; 304 when one matches (weak comparison).",
              "schema": {"type": "string"}},
@@ -117,7 +120,7 @@ def get_customer_operation() -> dict[str, Any]:
         "responses": {
             "200": {"description": "The customer.", "headers": cached, "content": {JSON: {"schema": CustomerSchema}}},
             "304": {"description": "The caller's copy (`If-None-Match`) is current.", "headers": cached},
-            "400": problem(INVALID_CUSTOMER_ID),
+            "400": problem(INVALID_CUSTOMER_ID, INVALID_PURPOSE),
             **caller_problems(),
             "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
             "404": problem(CUSTOMER_NOT_FOUND, NOT_FOUND, optional=UPSTREAM_HEADERS + ("Age",)),

@@ -15,11 +15,13 @@ from app.web.api_docs import (
     caller_problems,
     json_response,
     problem,
+    purpose_parameter,
     request_id_parameter,
     schema_ref,
     security,
     upstream_problems,
 )
+from app.web.audit import PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import require_scope
 from app.web.lookup import UUID_PATTERN
 from app.web.problems import (
@@ -30,6 +32,7 @@ from app.web.problems import (
     INVALID_BODY,
     INVALID_CUSTOMER_ID,
     INVALID_PARAMETER,
+    INVALID_PURPOSE,
     Problem,
     problem_from_passport,
 )
@@ -38,11 +41,16 @@ from config.security import READ_SCOPE
 
 bp = Blueprint("customer_collections", __name__)
 CACHE_CONTROL_EXTENSION = "passport_bff_customer_cache_control"
+AUDIT_EXTENSION = "passport_bff_audit"
+BATCH_ROUTE = "/v1/customers:batchGet"
+LIST_ROUTE = "/v1/customers"
 
 
-def init_app(app: Flask, cache_control: str) -> None:
-    """Serve batch and listing; ``cache_control`` is what browsers may keep (``CUSTOMER_CACHE_CONTROL``)."""
+def init_app(app: Flask, cache_control: str, audit: AuditTrail) -> None:
+    """Serve batch and listing; ``cache_control`` is what browsers may keep (``CUSTOMER_CACHE_CONTROL``),
+    ``audit`` hears of every customer either answer discloses."""
     app.extensions[CACHE_CONTROL_EXTENSION] = cache_control
+    app.extensions[AUDIT_EXTENSION] = audit
     app.register_blueprint(bp)
 
 
@@ -50,19 +58,28 @@ def customer_cache_control() -> str:
     value: str = current_app.extensions[CACHE_CONTROL_EXTENSION]
     return value
 
+
+def audit_disclosures(records: list[tuple[str, str]], route: str, purpose: str | None) -> None:
+    """One audit event per customer of the answer (``app.web.audit``)."""
+    audit: AuditTrail = current_app.extensions[AUDIT_EXTENSION]
+    if audit.enabled and records:
+        audit.disclosed(records, caller=g.caller.name, route=route, request_id=g.request_id, purpose=purpose)
+
 FORBIDDEN_TITLE = CUSTOMER_NOT_ALLOWED.title
 
 
-@bp.post("/v1/customers:batchGet")
+@bp.post(BATCH_ROUTE)
 @require_scope(READ_SCOPE)
 def batch_get() -> Response:
     """Look up 1 to 100 customers; each id fails or succeeds on its own."""
     ids = distinct_customer_ids(request.get_json(silent=True))
+    purpose = purpose_of(request.headers.get(PURPOSE_HEADER))
     allowed = [customer_id for customer_id in ids if g.caller.may_read(customer_id)]
     results = services().customers.lookup_many(allowed, g.request_id)
     found: list[bytes] = []
     not_found: list[str] = []
     failed: list[dict[str, Any]] = []
+    disclosed: list[tuple[str, str]] = []
     for customer_id in ids:
         result = results.get(customer_id)
         if result is None:
@@ -72,10 +89,12 @@ def batch_get() -> Response:
             failed.append({"id": customer_id, "status": problem.code, "title": problem.kind.title})
         elif result.entry.found:
             found.append(result.entry.body)
+            disclosed.append((customer_id, result.cache.value))
         else:
             not_found.append(customer_id)
     body = (b'{"customers":[' + b",".join(found) + b'],"notFound":' + json.dumps(not_found).encode()
             + b',"failed":' + json.dumps(failed, separators=(",", ":")).encode() + b"}")
+    audit_disclosures(disclosed, BATCH_ROUTE, purpose)
     return Response(body, status=200, content_type=JSON, headers={"Cache-Control": customer_cache_control()})
 
 
@@ -93,13 +112,17 @@ def distinct_customer_ids(payload: Any) -> list[str]:
     return list(dict.fromkeys(raw.lower() for raw in raw_ids))
 
 
-@bp.get("/v1/customers")
+@bp.get(LIST_ROUTE)
 @require_scope(READ_SCOPE)
 def list_customers() -> Response:
     """Page through customers: ``page``, ``pageSize``, ``orderBy``, ``direction``, filters."""
     if g.caller.customers is not None:
         raise Problem(CUSTOMER_NOT_ALLOWED, "Callers bound to specific customers cannot list customers.")
-    listed = services().listing.page(list_query(), g.request_id)
+    query = list_query()
+    purpose = purpose_of(request.headers.get(PURPOSE_HEADER))
+    listed = services().listing.page(query, g.request_id)
+    audit_disclosures([(customer_id, listed.cache.value) for customer_id in listed.customer_ids()], LIST_ROUTE,
+                      purpose)
     headers = {"Cache-Control": customer_cache_control(), "X-Cache": listed.cache.value}
     return Response(listed.body, status=200, content_type=JSON, headers=headers)
 
@@ -130,11 +153,11 @@ def batch_get_operation() -> dict[str, Any]:
                        "(also 403 for ids outside a JWT's `customer_ids`). Duplicates are folded. "
                        "Needs the `customers.read` scope.",
         "security": security(READ_SCOPE),
-        "parameters": [request_id_parameter()],
+        "parameters": [request_id_parameter(), purpose_parameter()],
         "requestBody": {"required": True, "content": {JSON: {"schema": schema_ref("BatchGetRequest")}}},
         "responses": {
             "200": json_response("One entry per distinct id.", schema_ref("BatchGetResult"), ALWAYS),
-            "400": problem(INVALID_BODY, INVALID_CUSTOMER_ID),
+            "400": problem(INVALID_BODY, INVALID_CUSTOMER_ID, INVALID_PURPOSE),
             **caller_problems(),
             "403": problem(INSUFFICIENT_SCOPE),
             "503": problem(AUTH_UNAVAILABLE),
@@ -150,10 +173,10 @@ def list_customers_operation() -> dict[str, Any]:
         "description": "Passport's pages, reshaped like single lookups. Unknown or repeated parameters are "
                        "refused. Needs the `customers.read` scope; callers bound to `customer_ids` cannot list.",
         "security": security(READ_SCOPE),
-        "parameters": [{"in": "query", "schema": ListQuerySchema}, request_id_parameter()],
+        "parameters": [{"in": "query", "schema": ListQuerySchema}, request_id_parameter(), purpose_parameter()],
         "responses": {
             "200": json_response("A page of customers.", schema_ref("CustomerPage"), ALWAYS + ("X-Cache",)),
-            "400": problem(INVALID_PARAMETER),
+            "400": problem(INVALID_PARAMETER, INVALID_PURPOSE),
             **caller_problems(),
             "403": problem(INSUFFICIENT_SCOPE, CUSTOMER_NOT_ALLOWED, CUSTOMER_FORBIDDEN),
             **upstream_problems(),

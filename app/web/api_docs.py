@@ -12,6 +12,7 @@ from typing import Any
 
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.policy.customers import CacheResult
+from app.web.audit import PURPOSE_HEADER, SANE_PURPOSE
 from app.web.lookup import UUID_PATTERN
 from app.web.problems import (
     AUTH_UNAVAILABLE,
@@ -124,6 +125,16 @@ def request_id_parameter() -> dict[str, Any]:
         "description": "The gateway's request id: kept when it is up to 128 characters of "
                        "`A-Z a-z 0-9 . _ : + = / -`, otherwise replaced by a new UUID (never refused).",
         "schema": {"type": "string"},
+    }
+
+
+def purpose_parameter() -> dict[str, Any]:
+    return {
+        "name": PURPOSE_HEADER, "in": "header", "required": False,
+        "description": "Why the caller asks, written with each customer disclosed into the audit trail "
+                       "(README \"Audit trail\"); anything but 1 to 64 of `A-Z a-z 0-9 . _ : / # = + -` "
+                       "is a 400 `invalid-purpose`.",
+        "schema": {"type": "string", "pattern": f"^{SANE_PURPOSE.pattern}$"},
     }
 
 

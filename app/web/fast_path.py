@@ -24,17 +24,16 @@ from typing import Any
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from app import metrics
+from app import metrics, tracing
 from app.observability import REQUEST_ID_HEADER, begin_trace, end_trace, log_access
 from app.web.answers import problem_answer
-from app.web.lookup import CustomerLookup, LookupAnswer
+from app.web.lookup import ROUTE, CustomerLookup, LookupAnswer
 from app.web.problems import INTERNAL_ERROR, Problem
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFIX = "/v1/customers/"
-ROUTE = "/v1/customers/<path:customer_id>"  # the Flask route's template: one series in logs and metrics
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}  # as Werkzeug
 
 
@@ -53,6 +52,7 @@ class LookupFastPath:
             return self._flask_app(environ, start_response)
         headers = EnvironHeaders(environ)
         trace = begin_trace(headers.get(REQUEST_ID_HEADER))
+        span = tracing.begin_request("GET", ROUTE, environ)
         try:
             found = self._answer(raw_id, headers, environ.get("REMOTE_ADDR"), trace.request_id)
             answer = found.http
@@ -63,7 +63,10 @@ class LookupFastPath:
             log_access(trace.request_id, environ.get("REMOTE_ADDR"), found.caller.name if found.caller else None,
                        "GET", ROUTE, answer.status, found.cache.value if found.cache else None,
                        trace.upstream_seconds, elapsed)
+            tracing.end_request(span, answer.status, found.cache.value if found.cache else None)
+            span = None
         finally:
+            tracing.end_request(span, 500, None)  # only if sending the answer failed
             end_trace()
         return [answer.body] if answer.body else []
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.observability import configure_logging, end_trace
+from app import tracing
+from app.observability import configure_logging
 from app.web import (
     api,
     api_collections,
@@ -31,6 +32,7 @@ from app.web import (
     security,
     services,
 )
+from app.web.audit import AuditTrail
 from app.web.fast_path import LookupFastPath
 from app.web.framing import BodyFraming, WSGIApp
 from app.web.lookup import CustomerLookup
@@ -41,6 +43,7 @@ def install(app: Flask, settings: Settings) -> None:
     """Build the service's parts from ``settings`` and wire them into ``app``."""
     http = settings.http
     configure_logging(settings.log.level, settings.log.format)
+    tracing.configure(settings.tracing)  # per worker: the app is built after gunicorn's fork
     app.config["MAX_CONTENT_LENGTH"] = http.max_request_body_bytes  # Flask's own limit (413)
     if settings.app_env == "production":
         app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says
@@ -49,7 +52,7 @@ def install(app: Flask, settings: Settings) -> None:
 
     # 4. after-request hooks, registered last-first (Flask runs them in reverse)
     app.after_request(request_log.finish_request)
-    app.teardown_request(lambda _error: end_trace())
+    app.teardown_request(request_log.end_request)
     security.allow_browsers(app, http.cors_allowed_origins)
     app.after_request(security.add_security_headers)
     # 2. before-request hooks, in the order they run (Flask-Limiter's comes last)
@@ -61,10 +64,11 @@ def install(app: Flask, settings: Settings) -> None:
     # 3. views and errors
     errors.init_app(app)
     health.init_app(app, http.readiness_strict_checks)
+    audit = AuditTrail(settings.audit)
     lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers,
-                            http.customer_cache_control)
+                            http.customer_cache_control, audit)
     api.register(app, lookup)
-    api_collections.init_app(app, http.customer_cache_control)
+    api_collections.init_app(app, http.customer_cache_control, audit)
     openapi.init_app(app)  # last: it documents every route registered before it
 
     # 1. WSGI layers, innermost first

@@ -1,11 +1,13 @@
 """The customer lookup, written once: ``GET /v1/customers/<id>`` from the request's headers to the answer.
 
 ``CustomerLookup.answer`` does all of it, in the order the service has always judged a lookup:
-the caller's authentication (401), its rate limit (429), its scope (403), the id's spelling (400),
-the caller's customer binding (403), then the cache policy (``app.policy.customers``) — a fresh
-hit straight from one read, anything else through the whole policy — and the answer: the stored
+the caller's authentication (401), its rate limit (429), its scope (403), the id's spelling and
+the ``X-Purpose`` header (400), the caller's customer binding (403), then the cache policy
+(``app.policy.customers``) — a fresh hit straight from one read, anything else through the whole
+policy — and the answer: the stored
 body with its caching headers, a 304 when the caller has it already, or a problem (a 404 the
-policy remembers, a Passport failure). It returns status, headers and body; it knows no Flask.
+policy remembers, a Passport failure). A customer that leaves (200 or 304) is one audit event
+(``app.web.audit``). It returns status, headers and body; it knows no Flask.
 The WSGI fast path (``app.web.fast_path``) and the Flask view (``app.web.api``) are two thin
 adapters around it, so every lookup gets the same answer whichever serves it.
 """
@@ -21,6 +23,7 @@ from app.passport.errors import PassportError
 from app.policy.cache_status import UPSTREAM_FAILED
 from app.policy.customers import CacheResult, CustomerAnswer, CustomerService
 from app.web.answers import JSON, SECURITY_HEADERS, HttpAnswer, problem_answer
+from app.web.audit import NOT_MODIFIED, PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import Authenticator, Caller
 from app.web.lookup_limit import LookupRateLimit
 from app.web.problems import (
@@ -37,6 +40,7 @@ from config.security import READ_SCOPE
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 STATIC_HEADERS = list(SECURITY_HEADERS.items())
+ROUTE = "/v1/customers/<path:customer_id>"  # the Flask route's template: one series in logs, metrics, audit
 
 
 class Headers(Protocol):
@@ -56,11 +60,12 @@ class CustomerLookup:
     """Answer one customer lookup from its id (as in the path) and its request headers."""
 
     def __init__(self, authenticator: Authenticator, rate_limit: LookupRateLimit | None,
-                 customers: CustomerService, cache_control: str) -> None:
+                 customers: CustomerService, cache_control: str, audit: AuditTrail) -> None:
         self._authenticator = authenticator
         self._rate_limit = rate_limit
         self._customers = customers
         self._cache_control = cache_control  # CUSTOMER_CACHE_CONTROL: what a browser may keep of a customer
+        self._audit = audit
 
     def answer(self, raw_id: str, headers: Headers, client: str | None, request_id: str) -> LookupAnswer:
         caller = None
@@ -71,6 +76,7 @@ class CustomerLookup:
             if READ_SCOPE not in caller.scopes:
                 raise Problem(INSUFFICIENT_SCOPE, f"This call needs the {READ_SCOPE} scope.")
             customer_id = canonical_customer_id(raw_id)
+            purpose = purpose_of(headers.get(PURPOSE_HEADER))
             if not caller.may_read(customer_id):
                 raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
             found = self._look_up(customer_id, request_id)
@@ -80,6 +86,9 @@ class CustomerLookup:
             not_found = Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
         answer = customer_answer(found, headers.get("If-None-Match"), request_id, self._cache_control)
+        result = NOT_MODIFIED if answer.status == 304 else found.cache.value
+        self._audit.disclosed([(customer_id, result)], caller=caller.name, route=ROUTE, request_id=request_id,
+                              purpose=purpose)
         return LookupAnswer(answer, caller, found.cache)
 
     def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:

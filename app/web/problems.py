@@ -34,6 +34,7 @@ class ProblemType:
 INVALID_CUSTOMER_ID = ProblemType("invalid-customer-id", 400, "Invalid customer id")
 INVALID_PARAMETER = ProblemType("invalid-parameter", 400, "Invalid parameter")
 INVALID_BODY = ProblemType("invalid-body", 400, "Invalid request body")
+INVALID_PURPOSE = ProblemType("invalid-purpose", 400, "Invalid X-Purpose header")
 NON_CANONICAL_PATH = ProblemType("non-canonical-path", 404, "Path not in canonical form")
 # What Flask and Werkzeug refuse themselves; slug and title are Werkzeug's names for the status.
 BAD_REQUEST = ProblemType("bad-request", 400, "Bad Request")

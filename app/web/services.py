@@ -5,7 +5,6 @@ share one connection pool to Passport and one to Redis.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from app.store.encryption import EncryptedStore
 from app.store.lock import LockKeeper
 from app.store.near_cache import NearCache
 from app.store.redis_topology import connect_redis
+from app.tracing import ContextExecutor
 from config.settings import LOCK_MARGIN_SECONDS, CacheSettings, PassportSettings, RedisSettings, Settings
 
 EXTENSION = "passport_bff"
@@ -110,8 +110,9 @@ def build_services(settings: Settings) -> Services:
         lock_seconds=passport_settings.token_fetch_seconds + LOCK_MARGIN_SECONDS,
         locks=locks,
     )
-    refresher = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
-    fetcher = ThreadPoolExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
+    # Background refreshes and batch fetches run in their request's context: its trace, its span.
+    refresher = ContextExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
+    fetcher = ContextExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
     passport_customers = PassportCustomers(passport, tokens)
     customers = CustomerService(passport_customers, store, keys, build_policy(cache, passport_settings), refresher,
                                 fetcher, locks)

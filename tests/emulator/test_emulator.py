@@ -31,6 +31,7 @@ from emulator import (
 from emulator.__main__ import parse_settings
 from emulator.example import embedded_example
 from tests.support.clock import FakeClock
+from tests.support.emulator import EmulatorControl
 
 START = 1_760_000_000.0  # 2025-10-09T08:53:20Z
 TTL = 60
@@ -557,3 +558,68 @@ def test_wsgi_module_takes_its_settings_from_the_environment(monkeypatch: pytest
     })
     assert refused.status_code == 401 and accepted.status_code == 200
     assert len(client.get("/_emulator/customers?limit=100").get_json()) == 4  # the docs' example + 3
+
+
+# --- W3C trace headers ----------------------------------------------------------------------
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+TRACESTATE = "vendor=opaque,other=1"
+
+
+def trace_entry(kind: str, customer_id: str | None = None, traceparent: str | None = None,
+                tracestate: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "customer_id": customer_id, "traceparent": traceparent, "tracestate": tracestate}
+
+
+def test_trace_headers_recorded_per_call(client: FlaskClient, auth: dict[str, str]) -> None:
+    traced = {**auth, "traceparent": TRACEPARENT}
+    client.get(f"/v1/customers/{EXAMPLE_CUSTOMER_ID.upper()}", headers={**traced, "tracestate": TRACESTATE})
+    client.get(f"/v1/customers/{EXAMPLE_CUSTOMER_ID}", headers=auth)
+    list_customers(client, traced, customer_id=EXAMPLE_CUSTOMER_ID)
+    list_customers(client, traced)
+    client.post("/v1/iam/oauth/tokens", json=CREDENTIALS, headers={"traceparent": "not-validated"})
+    client.patch(f"/v1/customers/{EXAMPLE_CUSTOMER_ID}", json={"email": "a@b.co"}, headers=traced)
+    client.get("/_emulator/health", headers={"traceparent": TRACEPARENT})
+    assert stats(client)["trace_headers"] == [
+        trace_entry("token"),  # the `auth` fixture's token
+        trace_entry("customer", EXAMPLE_CUSTOMER_ID, TRACEPARENT, TRACESTATE),
+        trace_entry("customer", EXAMPLE_CUSTOMER_ID),
+        trace_entry("list", EXAMPLE_CUSTOMER_ID, TRACEPARENT),
+        trace_entry("list", None, TRACEPARENT),
+        trace_entry("token", None, "not-validated"),
+    ]
+
+
+def test_trace_headers_of_faulted_and_refused_calls(client: FlaskClient) -> None:
+    """Recorded where the call is counted: before faults answer and before the token is checked."""
+    add_fault(client, target="tokens", status=503)
+    assert client.post("/v1/iam/oauth/tokens", json=CREDENTIALS, headers={"traceparent": "a"}).status_code == 503
+    assert client.get(f"/v1/customers/{UNKNOWN_ID}", headers={"traceparent": "b"}).status_code == 401
+    assert stats(client)["trace_headers"] == [trace_entry("token", None, "a"), trace_entry("customer", UNKNOWN_ID, "b")]
+
+
+def test_trace_headers_keep_last_thousand(client: FlaskClient) -> None:
+    for number in range(1005):
+        client.get(f"/v1/customers/{UNKNOWN_ID}", headers={"traceparent": str(number)})
+    recorded = stats(client)["trace_headers"]
+    assert len(recorded) == 1000 and recorded[0]["traceparent"] == "5" and recorded[-1]["traceparent"] == "1004"
+
+
+def test_reset_clears_trace_headers(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.get(f"/v1/customers/{EXAMPLE_CUSTOMER_ID}", headers={**auth, "traceparent": TRACEPARENT})
+    assert len(stats(client)["trace_headers"]) == 2
+    assert client.post("/_emulator/reset").status_code == 200
+    assert stats(client)["trace_headers"] == []
+
+
+def test_trace_headers_over_a_real_socket() -> None:
+    """Headers as an HTTP client sends them reach the record; EmulatorControl reads it back."""
+    server, base_url = serve_in_thread(EmulatorSettings(port=0, customers=3))
+    try:
+        control = EmulatorControl(base_url)
+        headers = {"traceparent": TRACEPARENT, "tracestate": TRACESTATE}
+        requests.get(f"{base_url}/v1/customers/{EXAMPLE_CUSTOMER_ID}", headers=headers, timeout=5)
+        assert control.trace_headers() == [trace_entry("customer", EXAMPLE_CUSTOMER_ID, TRACEPARENT, TRACESTATE)]
+        control.reset()
+        assert control.trace_headers() == []
+    finally:
+        stop_server(server)

@@ -115,7 +115,9 @@ class TestDocument:
             if int(status) >= 400:
                 assert list(response["content"]) == ["application/problem+json"], status
         parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
-        assert set(parameters) == {("path", "customer_id"), ("header", "X-Request-ID"), ("header", "If-None-Match")}
+        assert set(parameters) == {("path", "customer_id"), ("header", "X-Request-ID"), ("header", "If-None-Match"),
+                                   ("header", "X-Purpose")}
+        assert re.fullmatch(parameters[("header", "X-Purpose")]["schema"]["pattern"], "ticket:SUP-1234")
         pattern = parameters[("path", "customer_id")]["schema"]["pattern"]
         assert re.fullmatch(pattern, DOCS_CUSTOMER_ID.upper()) and not re.fullmatch(pattern, "not-a-uuid")
 

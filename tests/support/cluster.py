@@ -156,10 +156,11 @@ class Cluster:
         return env
 
     def start_instance(self, workers: int = 1, env: Mapping[str, str] | None = None,
-                       **settings: Any) -> Instance:
-        """Start one gunicorn instance with ``workers`` workers (``env`` replaces ``self.env``)."""
+                       log_path: Path | None = None, **settings: Any) -> Instance:
+        """Start one gunicorn instance with ``workers`` workers (``env`` replaces ``self.env``;
+        its output goes to ``log_path`` when given)."""
         full_env = dict(env) if env is not None else self.env(**settings)
-        process, base_url = start_gunicorn(full_env, workers=workers)
+        process, base_url = start_gunicorn(full_env, workers=workers, log_path=log_path)
         instance = Instance(process, base_url, full_env)
         self.instances.append(instance)
         return instance

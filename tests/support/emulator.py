@@ -36,6 +36,10 @@ class EmulatorControl:
     def token_calls(self) -> int:
         return self.stats()["token_calls"]
 
+    def trace_headers(self) -> list[dict[str, Any]]:
+        """The W3C trace headers of the customer, list and token calls, oldest first (see emulator docs)."""
+        return self.stats()["trace_headers"]
+
     def fault(self, **fault: Any) -> None:
         """Inject a fault (see the emulator's docs: status, body, latency_ms, times, ...)."""
         self._call("POST", "/_emulator/faults", json=fault)

@@ -110,16 +110,19 @@ def start_emulator(extra_args: list[str] | None = None) -> tuple[subprocess.Pope
     return process, base_url
 
 
-def start_gunicorn(env: Mapping[str, str], workers: int = 2, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Run the service as deployed: gunicorn with ``config/gunicorn.py`` on a loopback port."""
+def start_gunicorn(env: Mapping[str, str], workers: int = 2, port: int | None = None,
+                   log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Run the service as deployed: gunicorn with ``config/gunicorn.py`` on a loopback port
+    (its output, logs included, to ``log_path`` when given)."""
     port = port or free_port()
     # A test stops its instance with SIGTERM: no drain, unless the test is about draining.
     full_env = {**os.environ, "DRAIN_SECONDS": "0", **env, "GUNICORN_BIND": f"{LOOPBACK}:{port}",
                 "WEB_CONCURRENCY": str(workers)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],
-        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    with (log_path.open("ab") if log_path else open(os.devnull, "wb")) as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],
+            cwd=ROOT, env=full_env, stdout=output, stderr=output,
+        )
     base_url = f"http://{LOOPBACK}:{port}"
     wait_until(lambda: requests.get(f"{base_url}/healthz", timeout=1).ok, "gunicorn", process)
     return process, base_url

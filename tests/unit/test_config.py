@@ -276,3 +276,65 @@ def test_production_drains_for_a_readiness_period_and_other_environments_stop_at
     assert load_server_settings({"APP_ENV": "testing", "DRAIN_SECONDS": "2.5"}).drain_seconds == 2.5
     with pytest.raises(ConfigError, match="DRAIN_SECONDS"):
         load_server_settings({"DRAIN_SECONDS": "-1"})
+
+
+@pytest.mark.parametrize("value", ["syslog", "file:", "file", "stdout:x", "file:/no/such/directory/audit.log"])
+def test_a_bad_audit_log_is_refused_naming_the_variable(value):
+    with pytest.raises(ConfigError, match="AUDIT_LOG"):
+        load_config({**PRODUCTION, "AUDIT_LOG": value})
+
+
+def test_the_audit_trail_goes_to_stdout_unless_told_otherwise(tmp_path):
+    assert load_config(PRODUCTION).audit.sink == "stdout"
+    assert load_config({"APP_ENV": "testing"}).audit.sink == "off"
+    chosen = load_config({**PRODUCTION, "AUDIT_LOG": f"file:{tmp_path}/audit.log"}).audit
+    assert (chosen.sink, chosen.path) == ("file", f"{tmp_path}/audit.log")
+
+
+def test_tracing_is_off_unless_an_otlp_endpoint_or_exporter_asks_for_it():
+    assert not load_config(PRODUCTION).tracing.enabled
+    traced = load_config({**PRODUCTION, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}).tracing
+    assert (traced.exporter, traced.endpoint) == ("otlp", "http://collector:4318/v1/traces")
+    signal = load_config({**PRODUCTION, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c.example/traces"}).tracing
+    assert signal.endpoint == "https://c.example/traces"
+    assert load_config({**PRODUCTION, "OTEL_TRACES_EXPORTER": "console"}).tracing.exporter == "console"
+    assert not load_config({**PRODUCTION, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                            "OTEL_SDK_DISABLED": "true"}).tracing.enabled
+
+
+def test_tracing_reads_the_standard_variables():
+    traced = load_config({**PRODUCTION, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                          "OTEL_EXPORTER_OTLP_HEADERS": "api-key=abc%3D,tenant=t1",
+                          "OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+                          "OTEL_SERVICE_NAME": "bff-eu", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod",
+                          "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25",
+                          "OTEL_BSP_MAX_QUEUE_SIZE": "100"}).tracing
+    assert traced.headers == (("api-key", "abc="), ("tenant", "t1"))
+    assert "abc" not in repr(traced)  # the collector's credential never shows in a repr
+    assert (traced.timeout_seconds, traced.compression, traced.service_name) == (2.5, "gzip", "bff-eu")
+    assert traced.resource_attributes == (("deployment.environment", "prod"),)
+    assert (traced.sampler, traced.sampler_ratio, traced.max_queue_size) == ("parentbased_traceidratio", 0.25, 100)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OTEL_TRACES_EXPORTER", "jaeger"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+    ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+    ("OTEL_TRACES_SAMPLER", "sometimes"),
+    ("OTEL_TRACES_SAMPLER_ARG", "2"),
+    ("OTEL_PROPAGATORS", "b3"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+])
+def test_bad_tracing_settings_are_refused_naming_the_variable(name, value):
+    environ = {**PRODUCTION, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", name: value}
+    with pytest.raises(ConfigError, match=name):
+        load_config(environ)
+
+
+def test_a_malformed_collector_header_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_HEADERS") as refused:
+        load_config({**PRODUCTION, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                     "OTEL_EXPORTER_OTLP_HEADERS": "s3cret"})
+    assert "s3cret" not in str(refused.value)
