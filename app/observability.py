@@ -13,7 +13,7 @@ python-json-logger) or as text for people (``LOG_FORMAT=text``, the development 
 request line carries request id, client, caller, method, route template, status, cache result,
 time spent on Passport and total duration — never a body, never a header value but the id. With
 tracing on (``app.tracing``) JSON lines also carry ``trace_id``, and text lines show it after the
-request id.
+request id; with it off, nothing of tracing is on the logging path.
 Every record passes the PII/credential redaction filter (``app.redaction``).
 """
 from __future__ import annotations
@@ -34,8 +34,10 @@ from app.tracing import current_trace_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(trace_note)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(trace_id)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+TRACED_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s trace=%(trace_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+TRACED_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(trace_id)s %(message)s"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -73,36 +75,44 @@ def current_request_id() -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp every record with the current request id (``-`` outside a request) and trace id (None
-    unless tracing is on: ``app.tracing``), so that a log line leads to its trace."""
+    """Stamp every record with the current request id (or ``-`` outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
-        trace_id = getattr(record, "trace_id", None) or current_trace_id()
-        record.trace_id = trace_id
-        record.trace_note = f" trace={trace_id}" if trace_id else ""
         return True
 
 
-def log_handler(stream: TextIO, log_format: str = "text") -> logging.Handler:
-    """The handler every log line goes through: request id stamped, PII and secrets redacted."""
+class TraceIdFilter(logging.Filter):
+    """With tracing on, stamp every record with the current trace id (``-`` outside a trace), so
+    that a log line leads to its trace; with it off, this filter is not installed at all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            record.trace_id = current_trace_id() or "-"
+        return True
+
+
+def log_handler(stream: TextIO, log_format: str = "text", traced: bool = False) -> logging.Handler:
+    """The handler every log line goes through: request id (and trace id) stamped, PII and secrets redacted."""
     handler = logging.StreamHandler(stream)
     if log_format == "json":
-        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES))
+        handler.setFormatter(JsonFormatter(TRACED_JSON_FIELDS if traced else JSON_FIELDS, rename_fields=JSON_RENAMES))
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(logging.Formatter(TRACED_TEXT_FORMAT if traced else TEXT_FORMAT))
     handler.addFilter(RequestIdFilter())
+    if traced:
+        handler.addFilter(TraceIdFilter())
     handler.addFilter(RedactingFilter())
     return handler
 
 
-def configure_logging(level: str, log_format: str) -> None:
+def configure_logging(level: str, log_format: str, traced: bool = False) -> None:
     """Log to stdout (12-factor), once per process, whoever builds the app first."""
     root = logging.getLogger()
     if any(getattr(h, "passport_bff", False) for h in root.handlers):
         return
-    handler = log_handler(sys.stdout, log_format)
+    handler = log_handler(sys.stdout, log_format, traced)
     handler.passport_bff = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from app import metrics, tracing
@@ -34,7 +33,30 @@ log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFIX = "/v1/customers/"
+ENVIRON_KEYS = {name: "HTTP_" + name.upper().replace("-", "_") for name in (
+    "X-API-Key", "Authorization", "If-None-Match", "X-Purpose", "X-Request-ID")}
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}  # as Werkzeug
+
+
+class WsgiHeaders:
+    """The request's headers as the lookup reads them, straight from the WSGI environ.
+
+    Why not Werkzeug's ``EnvironHeaders``: each of its reads costs about a microsecond (a lookup
+    reads five or six headers); a header ``Name`` is the environ's ``HTTP_NAME`` (RFC 3875), which
+    is all a lookup asks for — no ``Content-Type``, no repeated headers.
+    """
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = ENVIRON_KEYS.get(name)
+        if key is None:
+            key = "HTTP_" + name.upper().replace("-", "_")
+        value = self._environ.get(key, default)
+        return value if isinstance(value, str) or value is None else default
 
 
 class LookupFastPath:
@@ -50,7 +72,7 @@ class LookupFastPath:
         raw_id = self._plain_lookup_id(environ)
         if raw_id is None:
             return self._flask_app(environ, start_response)
-        headers = EnvironHeaders(environ)
+        headers = WsgiHeaders(environ)
         trace = begin_trace(headers.get(REQUEST_ID_HEADER))
         span = tracing.begin_request("GET", ROUTE, environ)
         try:
@@ -76,7 +98,7 @@ class LookupFastPath:
             counter = self._answers[status] = metrics.HTTP_REQUESTS.labels(ROUTE, "GET", str(status))
         return counter
 
-    def _answer(self, raw_id: str, headers: EnvironHeaders, client: str | None, request_id: str) -> LookupAnswer:
+    def _answer(self, raw_id: str, headers: WsgiHeaders, client: str | None, request_id: str) -> LookupAnswer:
         """The lookup's answer; a bug in it is a 500 problem, logged with its traceback (as Flask's)."""
         try:
             return self._lookup.answer(raw_id, headers, client, request_id)

@@ -42,8 +42,8 @@ from config.settings import Settings
 def install(app: Flask, settings: Settings) -> None:
     """Build the service's parts from ``settings`` and wire them into ``app``."""
     http = settings.http
-    configure_logging(settings.log.level, settings.log.format)
     tracing.configure(settings.tracing)  # per worker: the app is built after gunicorn's fork
+    configure_logging(settings.log.level, settings.log.format, traced=settings.tracing.enabled)
     app.config["MAX_CONTENT_LENGTH"] = http.max_request_body_bytes  # Flask's own limit (413)
     if settings.app_env == "production":
         app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says

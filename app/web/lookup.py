@@ -86,9 +86,10 @@ class CustomerLookup:
             not_found = Problem(CUSTOMER_NOT_FOUND, "Passport has no customer with this id.", cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
         answer = customer_answer(found, headers.get("If-None-Match"), request_id, self._cache_control)
-        result = NOT_MODIFIED if answer.status == 304 else found.cache.value
-        self._audit.disclosed([(customer_id, result)], caller=caller.name, route=ROUTE, request_id=request_id,
-                              purpose=purpose)
+        if self._audit.enabled:
+            result = NOT_MODIFIED if answer.status == 304 else found.cache.value
+            self._audit.disclosed([(customer_id, result)], caller=caller.name, route=ROUTE, request_id=request_id,
+                                  purpose=purpose)
         return LookupAnswer(answer, caller, found.cache)
 
     def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
