@@ -36,7 +36,6 @@ READINESS_CHECKS = Gauge(
     f"{PREFIX}_readiness_check", "Readiness checks at the last /readyz: 1 healthy, 0 failing (redis, passport, token).",
     ["check"], multiprocess_mode="livemin",
 )
-AUDIT_EVENTS = Counter(f"{PREFIX}_audit_events_total", "Disclosures written to the audit trail.")
 AUDIT_WRITE_FAILURES = Counter(
     f"{PREFIX}_audit_write_failures_total", "Audit events the sink refused (the answers went out all the same)."
 )
