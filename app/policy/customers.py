@@ -24,6 +24,7 @@ Only a validated 200 or a 404 is ever stored.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -48,7 +49,7 @@ from app.policy.cache_status import CacheStatus
 from app.policy.coalescing import SingleFlight
 from app.policy.decision import Action, StaleWindows, decide, serves_on_error
 from app.policy.freshness import FreshnessPolicy, ttl_for
-from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
+from app.store.cache import CacheKeys, CacheStore, KeyInfo, StoreUnavailable
 from app.store.entry import CachedCustomer, decode_entry, encode_entry, found_entry, not_found_entry
 from app.store.lock import LockKeeper, Polling, StoreLock, hold_or_wait
 
@@ -130,6 +131,29 @@ def answer(entry: CachedCustomer, cache: CacheResult, now: float, status: CacheS
 
 def fresh_answer(entry: CachedCustomer, now: float) -> CustomerAnswer:
     return CustomerAnswer(entry, CacheResult.HIT, now, CacheStatus.fresh_hit(entry.fresh_left(now)))
+
+
+@dataclass(frozen=True)
+class EntryReport:
+    """What the cache holds for one customer, for operators (``GET /v1/customers/<id>/cache``)."""
+
+    entry: CachedCustomer | None
+    stored: KeyInfo
+    lock_held: bool
+    purged_at: float | None  # a purge recent enough that a fetch begun before it may still run
+    windows: StaleWindows
+    now: float
+
+    @property
+    def fresh_until(self) -> float | None:
+        return None if self.entry is None else self.entry.fetched_at + self.entry.fresh_seconds
+
+    def stale_until(self, window_seconds: float) -> float | None:
+        """Until when a stale copy may be served in a window (None: no copy to serve)."""
+        fresh_until = self.fresh_until
+        if fresh_until is None or self.entry is None or not self.entry.found:
+            return None
+        return fresh_until + window_seconds
 
 
 class CustomerService:
@@ -235,23 +259,60 @@ class CustomerService:
         return results
 
     def warm(self, customers: list[Customer]) -> None:
-        """Store customers read elsewhere (a listing), unless the cache already has them as new."""
+        """Store customers read elsewhere (a listing), unless the cache already has them as new, or
+        they were purged while the listing may have been in flight (it could hold the old copy)."""
         keys = [self._keys.customer(customer.id) for customer in customers]
+        markers = [self._keys.customer_purged(customer.id) for customer in customers]
         try:
-            existing = [decode_entry(raw) for raw in self._store.get_many(keys)]
+            found = self._store.get_many(keys + markers)
         except StoreUnavailable:
             return
+        existing, purged = [decode_entry(raw) for raw in found[:len(keys)]], found[len(keys):]
         now = self._clock()
-        for customer, cached in zip(customers, existing, strict=True):
+        for customer, cached, purge in zip(customers, existing, purged, strict=True):
+            if purge is not None:
+                continue
             if cached is not None and cached.found and cached.is_fresh(now) and (
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
                 continue
             self._store_entry(customer.id, self._entry_for(customer))
 
-    def purge(self, customer_id: str) -> None:
-        """Forget the cached copy or remembered 404; raises ``StoreUnavailable`` if that failed."""
-        self._store.delete(self._keys.customer(customer_id))
+    def purge(self, customer_id: str, soft: bool = False) -> None:
+        """Forget the cached copy or remembered 404 — or, ``soft``, keep a copy but stale from now.
+
+        A soft purge makes the next lookup revalidate (one refresh fleet-wide, the stale copy served
+        meanwhile) while stale-if-error still protects callers from a failing Passport: a purge that
+        cannot cause a rush on Passport (Fastly's soft purge). Either way, in the same store call,
+        the customer's fetch lock goes — so a fetch already in flight cannot store what it got
+        before the purge (``set_if_held``) — and a marker records the purge for as long as such a
+        fetch may still run, so that a listing fetched before it does not warm the copy back.
+        Raises ``StoreUnavailable`` when the store could not do it.
+        """
+        now = self._clock()
+        key, lock_key = self._keys.customer(customer_id), self._keys.customer_lock(customer_id)
+        marker = (self._keys.customer_purged(customer_id), b"%.3f" % now,
+                  self._policy.lock_wait_seconds + self._policy.longest_fetch_seconds)
+        entry = decode_entry(self._store.get(key)) if soft else None
+        keep = max(self._policy.stale_while_revalidate_seconds, self._policy.stale_if_error_seconds)
+        if entry is not None and entry.found and keep > 0:
+            stale = replace(entry, fresh_seconds=min(entry.fresh_seconds, math.floor(now - entry.fetched_at)))
+            self._store.set_and_delete([(key, encode_entry(stale), keep), marker], [lock_key])
+        else:
+            self._store.set_and_delete([marker], [key, lock_key])
+
+    def describe(self, customer_id: str) -> EntryReport:
+        """The customer's entry as stored, its fetch lock and purge marker (raises ``StoreUnavailable``)."""
+        key = self._keys.customer(customer_id)
+        lock_key, marker_key = self._keys.customer_lock(customer_id), self._keys.customer_purged(customer_id)
+        stored, lock, _ = self._store.describe([key, lock_key, marker_key])
+        entry, marker = self._store.get(key), self._store.get(marker_key)
+        try:
+            purged_at = float(marker) if marker else None
+        except ValueError:
+            purged_at = None
+        return EntryReport(decode_entry(entry), stored, lock.stored_bytes is not None, purged_at,
+                           self._policy.stale_windows, self._clock())
 
     def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None) -> CustomerAnswer:
         """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed."""
@@ -349,7 +410,8 @@ class CustomerService:
             return self._stale_or_raise(customer_id, exc, stale)
         if lock is None:
             return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", detail="lock-timeout"))
-        self._store_entry(customer_id, entry, lock)
+        if not self._store_entry(customer_id, entry, lock):  # a purge came during the fetch: kept by nobody
+            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", detail="lock-lost"))
         return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", stored=True))
 
     def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
@@ -417,11 +479,12 @@ class CustomerService:
         fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, UTC), self._policy.freshness)
         return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
 
-    def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: StoreLock | None = None) -> None:
+    def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: StoreLock | None = None) -> bool:
         """Keep a customer past its freshness for the stale windows; a 404 only for its own time.
 
-        With the customer's ``lock`` held, the same store call releases it (one round trip less
-        for every stored fetch).
+        With the customer's ``lock``, the entry is stored only while the lock is still ours (a purge
+        takes it away), and the same store call releases it (one round trip less for every stored
+        fetch). False when nothing was stored.
         """
         if entry.found:
             keep = entry.fresh_seconds + max(
@@ -430,16 +493,18 @@ class CustomerService:
         else:
             keep = entry.fresh_seconds
         if keep <= 0:
-            return
+            return False
         key, value = self._keys.customer(customer_id), encode_entry(entry)
         if lock is None:
-            write = lambda: self._store.set(key, value, keep)  # noqa: E731
-        else:
-            write = lambda: self._store.set_then_delete_if_equal(key, value, keep, lock.key, lock.owner)  # noqa: E731
+            return self._best_effort(lambda: self._store.set(key, value, keep))
         # Served all the same if this fails; the next request fetches again (and the lock is released
         # on its own, now or by the lock keeper once the store is back).
-        if self._best_effort(write) and lock is not None:
-            self._locks.released_with(lock)
+        try:
+            stored = self._store.set_if_held(key, value, keep, lock.key, lock.owner)
+        except StoreUnavailable:
+            return False
+        self._locks.released_with(lock)  # released by that call, or no longer ours to release
+        return stored
 
     def _share_failure(self, customer_id: str, error: PassportError) -> None:
         """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""

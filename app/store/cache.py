@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import redis
@@ -44,17 +45,35 @@ COMPARE_AND_EXPIRE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
-# Store a value, then delete a second key only while it holds ours: a fetched customer and the
-# release of its fetch lock in one round trip (both keys carry the customer's hash tag, one slot).
-SET_THEN_COMPARE_AND_DELETE = """
+# Store a value and release a lock, only while the lock still holds our value: a fetched customer
+# is kept only if nothing (a purge) took its fetch lock away meanwhile. One round trip; both keys
+# carry the customer's hash tag, so one slot.
+SET_IF_HELD = """
+if redis.call('get', KEYS[2]) ~= ARGV[3] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('get', KEYS[2]) == ARGV[3] then return redis.call('del', KEYS[2]) end
-return 0
+redis.call('del', KEYS[2])
+return 1
+"""
+# Set some keys and delete others at once: KEYS are the keys to set, then the keys to delete;
+# ARGV[1] says how many to set, then a value and a time to live (ms) for each (one slot).
+SET_AND_DELETE = """
+local sets = tonumber(ARGV[1])
+for i = 1, sets do redis.call('set', KEYS[i], ARGV[2 * i], 'PX', ARGV[2 * i + 1]) end
+for i = sets + 1, #KEYS do redis.call('del', KEYS[i]) end
+return sets
 """
 
 
 class StoreUnavailable(Exception):
     """The store cannot be reached now; callers fall back to working without it."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What the store holds under a key, without its value: stored size and time left (None: absent)."""
+
+    stored_bytes: int | None
+    ttl_seconds: float | None
 
 
 class CacheKeys:
@@ -75,6 +94,10 @@ class CacheKeys:
 
     def customer_failure(self, customer_id: str) -> str:
         return f"{self._base}:customer-failure:{{{customer_id}}}"
+
+    def customer_purged(self, customer_id: str) -> str:
+        """When the customer was last purged, kept while a fetch begun before it may still be running."""
+        return f"{self._base}:customer-purged:{{{customer_id}}}"
 
     def list_page(self, query_digest: str) -> str:
         return f"{self._base}:list:{query_digest}"
@@ -115,9 +138,14 @@ class CacheStore(Protocol):
     def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         """Give ``key`` ``ttl_seconds`` more to live, only while it still holds ``value``; True when done."""
 
-    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
-                                 other_value: bytes) -> None:
-        """``set(key, value, ttl_seconds)``, then ``delete_if_equal(other_key, other_value)``, at once."""
+    def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
+        """Set ``key`` and delete ``lock_key``, only while ``lock_key`` holds ``owner``; True if done."""
+
+    def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
+        """Set ``(key, value, ttl)`` for each of ``sets`` and delete ``deletes``, all at once (one slot)."""
+
+    def describe(self, keys: list[str]) -> list[KeyInfo]:
+        """Size and time left of each key, as stored (sealed, if encrypted), in one round trip (one slot)."""
 
     def ping(self) -> None:
         """Check the store answers."""
@@ -138,7 +166,8 @@ class RedisStore:
         self.near = near
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
         self._compare_and_expire = client.register_script(COMPARE_AND_EXPIRE)
-        self._set_then_compare_and_delete = client.register_script(SET_THEN_COMPARE_AND_DELETE)
+        self._set_if_held = client.register_script(SET_IF_HELD)
+        self._set_and_delete = client.register_script(SET_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
         near = self.near
@@ -190,16 +219,35 @@ class RedisStore:
         return bool(self._run("expire_if_equal", key, lambda: self._compare_and_expire(
             keys=[key], args=[value, _millis(ttl_seconds)])))
 
-    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
-                                 other_value: bytes) -> None:
+    def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
         self._forget_near(key)
-        self._run("set_then_delete_if_equal", key, lambda: self._set_then_compare_and_delete(
-            keys=[key, other_key], args=[value, _millis(ttl_seconds), other_value]))
+        return bool(self._run("set_if_held", key, lambda: self._set_if_held(
+            keys=[key, lock_key], args=[value, _millis(ttl_seconds), owner])))
+
+    def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
+        keys = [key for key, _, _ in sets] + deletes
+        for key in keys:
+            self._forget_near(key)
+        args: list[bytes | int] = [len(sets)]
+        for _, value, ttl_seconds in sets:
+            args += [value, _millis(ttl_seconds)]
+        self._run("set_and_delete", keys[0], lambda: self._set_and_delete(keys=keys, args=args))
 
     def _forget_near(self, key: str) -> None:
         """Our own writes are dropped here at once; Redis tells the other workers."""
         if self.near is not None:
             self.near.discard(key)
+
+    def describe(self, keys: list[str]) -> list[KeyInfo]:
+        def both() -> list[object]:
+            pipeline = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.strlen(key)
+                pipeline.pttl(key)
+            return list(pipeline.execute())
+
+        replies = self._run("describe", keys[0], both)
+        return [key_info(int(size), int(ttl)) for size, ttl in zip(replies[::2], replies[1::2], strict=True)]  # type: ignore[call-overload]
 
     def ping(self) -> None:
         self._run("ping", "-", self.client.ping)
@@ -240,6 +288,13 @@ def stored_bytes(value: object) -> bytes | None:
 def is_redis_failure(error: BaseException) -> bool:
     """Redis failed the command; a pool of this worker with no free connection is not Redis failing."""
     return isinstance(error, redis.RedisError) and not isinstance(error, MaxConnectionsError)
+
+
+def key_info(size: int, ttl_millis: int) -> KeyInfo:
+    """From Redis's STRLEN and PTTL: PTTL is -2 for no key, -1 for a key that never expires."""
+    if ttl_millis == -2:
+        return KeyInfo(None, None)
+    return KeyInfo(size, None if ttl_millis < 0 else ttl_millis / 1000)
 
 
 def _millis(seconds: float) -> int:
@@ -295,17 +350,35 @@ class MemoryStore:
             self._put(key, value, ttl_seconds)
             return True
 
-    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
-                                 other_value: bytes) -> None:
+    def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
         with self._lock:
+            if not self._delete_if_equal(lock_key, owner):
+                return False
             self._put(key, value, ttl_seconds)
-            self._delete_if_equal(other_key, other_value)
+            return True
+
+    def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
+        with self._lock:
+            for key, value, ttl_seconds in sets:
+                self._put(key, value, ttl_seconds)
+            for key in deletes:
+                self._entries.pop(key, None)
 
     def _delete_if_equal(self, key: str, value: bytes) -> bool:
         if self._live_value(key) != value:
             return False
         del self._entries[key]
         return True
+
+    def describe(self, keys: list[str]) -> list[KeyInfo]:
+        with self._lock:
+            now = self._clock()
+            infos = []
+            for key in keys:
+                value = self._live_value(key)
+                infos.append(KeyInfo(None, None) if value is None else
+                             KeyInfo(len(value), self._entries[key][1] - now))
+            return infos
 
     def ping(self) -> None:
         """An in-process store always answers."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from app.store.cache import CacheStore
+from app.store.cache import CacheStore, KeyInfo
 
 
 class EncryptedStore:
@@ -49,11 +49,18 @@ class EncryptedStore:
             return False
         return self.inner.expire_if_equal(key, sealed, ttl_seconds)
 
-    def set_then_delete_if_equal(self, key: str, value: bytes, ttl_seconds: float, other_key: str,
-                                 other_value: bytes) -> None:
-        """Two steps here: the other key's sealed bytes must be read before they can be compared."""
-        self.set(key, value, ttl_seconds)
-        self.delete_if_equal(other_key, other_value)
+    def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
+        """Compare the lock's plaintext, then store by its exact sealed bytes (sealing is randomised)."""
+        sealed = self.inner.get(lock_key)
+        if sealed is None or self._open(sealed) != owner:
+            return False
+        return self.inner.set_if_held(key, self._fernet.encrypt(value), ttl_seconds, lock_key, sealed)
+
+    def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
+        self.inner.set_and_delete([(key, self._fernet.encrypt(value), ttl) for key, value, ttl in sets], deletes)
+
+    def describe(self, keys: list[str]) -> list[KeyInfo]:
+        return self.inner.describe(keys)
 
     def ping(self) -> None:
         self.inner.ping()

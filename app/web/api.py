@@ -1,13 +1,15 @@
 """The HTTP surface for frontends: one customer, and its purge; thin routes over the lookup and the service."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.routing import PathConverter
 
 from app.passport.errors import PassportError
 from app.passport.schemas import CustomerSchema
+from app.policy.customers import EntryReport
 from app.store.cache import StoreUnavailable
 from app.web.api_docs import (
     ALWAYS,
@@ -17,15 +19,18 @@ from app.web.api_docs import (
     caller_problems,
     customer_id_parameter,
     headers,
+    json_response,
     problem,
     purpose_parameter,
     request_id_parameter,
+    schema_ref,
     security,
     upstream_problems,
 )
 from app.web.auth import require_scope
 from app.web.lookup import CustomerLookup, canonical_customer_id
 from app.web.problems import (
+    AUTH_UNAVAILABLE,
     CACHE_UNAVAILABLE,
     CUSTOMER_FORBIDDEN,
     CUSTOMER_NOT_ALLOWED,
@@ -42,6 +47,7 @@ from app.web.services import services
 from config.security import PURGE_SCOPE, READ_SCOPE
 
 bp = Blueprint("customers", __name__)
+PURGE_MODES = ("hard", "soft")
 LOOKUP_EXTENSION = "passport_bff_lookup"
 
 
@@ -59,7 +65,7 @@ def lookup_of(app: Flask) -> CustomerLookup:
 
 class CustomerPathConverter(PathConverter):
     """Werkzeug's ``path``, newlines included, so every id, however odd, reaches the 400 check —
-    but never ``<id>/cache``, which belongs to the purge route (GET there is a 405 naming DELETE)."""
+    but never ``<id>/cache``, which belongs to the cache entry's routes (inspect, purge)."""
 
     regex = "(?!(?s:.*)/cache\\Z)[^/](?s:.*?)"
 
@@ -78,13 +84,17 @@ get_customer.answers_itself = True  # type: ignore[attr-defined]  # authenticate
 @bp.delete("/v1/customers/<customer_id>/cache")
 @require_scope(PURGE_SCOPE)
 def purge_customer(customer_id: str) -> Response:
-    """Forget the cached copy (and a remembered 404); with ``?refresh=true`` fetch it again now."""
+    """Forget the cached copy (``mode=hard``, the default) or make it stale now (``mode=soft``); with
+    ``?refresh=true`` fetch it again now. Either way a fetch already in flight cannot store over it."""
     canonical = canonical_customer_id(customer_id)
     refresh = request.args.get("refresh", "false").lower()
     if refresh not in ("true", "false"):
         raise Problem(INVALID_PARAMETER, "refresh must be true or false.")
+    mode = request.args.get("mode", "hard")
+    if mode not in PURGE_MODES:
+        raise Problem(INVALID_PARAMETER, f"mode must be one of: {', '.join(PURGE_MODES)}.")
     try:
-        services().customers.purge(canonical)
+        services().customers.purge(canonical, soft=mode == "soft")
     except StoreUnavailable:
         raise Problem(CACHE_UNAVAILABLE, "The cache cannot be reached; nothing was purged.") from None
     if refresh == "true":
@@ -93,6 +103,47 @@ def purge_customer(customer_id: str) -> Response:
         except PassportError as exc:
             raise problem_from_passport(exc) from None
     return Response(status=204)
+
+
+@bp.get("/v1/customers/<customer_id>/cache")
+@require_scope(PURGE_SCOPE)
+def inspect_customer_entry(customer_id: str) -> Response:
+    """What the cache holds for a customer, without the customer: for operators deciding to purge."""
+    canonical = canonical_customer_id(customer_id)
+    try:
+        report = services().customers.describe(canonical)
+    except StoreUnavailable:
+        raise Problem(CACHE_UNAVAILABLE, "The cache cannot be reached.") from None
+    response = jsonify(entry_report(canonical, report))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def entry_report(customer_id: str, report: EntryReport) -> dict[str, Any]:
+    """The report as JSON: times in ISO 8601 UTC, ``null`` where there is nothing to say."""
+    entry = report.entry
+    return {
+        "id": customer_id,
+        "present": entry is not None,
+        "kind": None if entry is None else ("customer" if entry.found else "not-found"),
+        "fetchedAt": iso_time(entry.fetched_at if entry else None),
+        "updatedAt": iso_time(entry.updated_at if entry and entry.found else None),
+        "freshUntil": iso_time(report.fresh_until),
+        "fresh": bool(entry and entry.is_fresh(report.now)),
+        "staleWhileRevalidateUntil": iso_time(report.stale_until(report.windows.while_revalidate_seconds)),
+        "staleIfErrorUntil": iso_time(report.stale_until(report.windows.if_error_seconds)),
+        "etag": entry.etag if entry and entry.found else None,
+        "storedBytes": report.stored.stored_bytes,
+        "expiresInSeconds": None if report.stored.ttl_seconds is None else round(report.stored.ttl_seconds, 3),
+        "fetchLockHeld": report.lock_held,
+        "purgedAt": iso_time(report.purged_at),
+    }
+
+
+def iso_time(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- OpenAPI: what the document says of these views (app.web.openapi) ------------------------------
@@ -134,7 +185,8 @@ def purge_customer_operation() -> dict[str, Any]:
         "operationId": "purgeCustomerCache",
         "tags": ["customers"],
         "summary": "Forget a cached customer",
-        "description": "Drops the cached copy (and a remembered 404); with `refresh=true` fetches it again "
+        "description": "Drops the cached copy (and a remembered 404), or with `mode=soft` makes it stale now; "
+                       "with `refresh=true` fetches it again "
                        "now (an id Passport does not know is then remembered as such: still 204). "
                        "Needs the `customers.purge` scope.",
         "security": security(PURGE_SCOPE),
@@ -143,6 +195,12 @@ def purge_customer_operation() -> dict[str, Any]:
             {"name": "refresh", "in": "query", "required": False,
              "description": "`true` to fetch the customer again at once (any case).",
              "schema": {"type": "string", "pattern": REFRESH_PATTERN, "default": "false"}},
+            {"name": "mode", "in": "query", "required": False,
+             "description": "`hard` forgets the copy; `soft` keeps it but stale from now: the next lookup "
+                            "revalidates it (one fetch fleet-wide) while the copy is served stale, and still "
+                            "on Passport's errors (stale-if-error). Either way a fetch already in flight "
+                            "cannot store what it fetched before the purge.",
+             "schema": {"type": "string", "enum": list(PURGE_MODES), "default": "hard"}},
             request_id_parameter(),
         ],
         "responses": {
@@ -156,8 +214,31 @@ def purge_customer_operation() -> dict[str, Any]:
     }
 
 
+def inspect_entry_operation() -> dict[str, Any]:
+    return {
+        "operationId": "inspectCustomerCache",
+        "tags": ["customers"],
+        "summary": "Look inside the cache entry of a customer (no customer data)",
+        "description": "What the cache holds for the id — a copy or a remembered 404, when fetched, how long "
+                       "fresh, the stale windows left, ETag, stored size, whether a fetch runs and whether a "
+                       "recent purge is still guarding against one begun before it. Never the customer. "
+                       "Needs the `customers.purge` scope.",
+        "security": security(PURGE_SCOPE),
+        "parameters": [customer_id_parameter(), request_id_parameter()],
+        "responses": {
+            "200": json_response("The entry's metadata.", schema_ref("CacheEntry")),
+            "400": problem(INVALID_CUSTOMER_ID),
+            **caller_problems(),
+            "403": problem(INSUFFICIENT_SCOPE),
+            "404": problem(NOT_FOUND),
+            "503": problem(CACHE_UNAVAILABLE, AUTH_UNAVAILABLE),
+        },
+    }
+
+
 def operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "customers.get_customer": {"get": get_customer_operation()},
         "customers.purge_customer": {"delete": purge_customer_operation()},
+        "customers.inspect_customer_entry": {"get": inspect_entry_operation()},
     }

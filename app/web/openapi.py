@@ -161,7 +161,37 @@ class CustomerPageSchema(ma.Schema):
     page = fields.Nested(PageInfoSchema, required=True)
 
 
+def nullable_time(description: str) -> fields.DateTime:
+    return fields.DateTime(required=True, allow_none=True, metadata={"description": description})
+
+
+class CacheEntrySchema(ma.Schema):
+    """``GET /v1/customers/{customer_id}/cache``'s body: the entry without the customer (``app.web.api``)."""
+
+    id = fields.UUID(required=True)
+    present = fields.Boolean(required=True, metadata={"description": "Whether the cache holds anything for the id."})
+    kind = fields.String(required=True, allow_none=True, validate=validate.OneOf(["customer", "not-found"]),
+                         metadata={"description": "A customer's copy, or a remembered 404."})
+    fetchedAt = nullable_time("When the copy was fetched from Passport.")  # noqa: N815 — the frontends' case
+    updatedAt = nullable_time("The customer's `updated_at` at Passport.")  # noqa: N815
+    freshUntil = nullable_time("Until when it is answered as a HIT.")  # noqa: N815
+    fresh = fields.Boolean(required=True)
+    staleWhileRevalidateUntil = nullable_time(  # noqa: N815
+        "Until when it may be served stale while one refresh runs.")
+    staleIfErrorUntil = nullable_time("Until when it may be served stale when Passport fails.")  # noqa: N815
+    etag = fields.String(required=True, allow_none=True)
+    storedBytes = fields.Integer(required=True, allow_none=True,  # noqa: N815
+                                 metadata={"description": "Its size in Redis (sealed, when encrypted)."})
+    expiresInSeconds = fields.Float(required=True, allow_none=True,  # noqa: N815
+                                    metadata={"description": "Time left before the store drops it."})
+    fetchLockHeld = fields.Boolean(required=True, metadata={  # noqa: N815
+        "description": "Whether a fetch of this customer runs now, somewhere in the fleet."})
+    purgedAt = nullable_time(  # noqa: N815
+        "The last purge, while a fetch begun before it may still run (it will not be stored).")
+
+
 COMPONENTS: dict[str, type[ma.Schema]] = {
+    "CacheEntry": CacheEntrySchema,
     "Customer": CustomerSchema,
     "Problem": ProblemSchema,
     "Health": HealthSchema,

@@ -258,11 +258,11 @@ class TestCoalescing:
         app.test_client().get(url(UNKNOWN_ID))  # the Passport token is now in this process
         store = services.of(app).store
         calls: list[str] = []
-        for name in ("set", "delete_if_equal", "set_then_delete_if_equal"):
+        for name in ("set", "delete_if_equal", "set_if_held"):
             real = getattr(store, name)
             monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
         assert app.test_client().get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
-        assert calls == ["set_then_delete_if_equal"]
+        assert calls == ["set_if_held"]
         assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
 
     def test_a_fetch_that_stores_nothing_still_releases_its_lock(self, make_app, emulator, redis_client):

@@ -60,12 +60,19 @@ class TestStoreContract:
         assert store.expire_if_equal("absent", b"me", 60) is False
         assert store.get("absent") is None
 
-    def test_set_then_delete_if_equal_stores_and_deletes_only_our_value(self, store):
+    def test_set_if_held_stores_and_releases_only_while_the_lock_is_ours(self, store):
         store.set("lock", b"me", 60)
-        store.set_then_delete_if_equal("entry", b"v1", 60, "lock", b"you")
-        assert (store.get("entry"), store.get("lock")) == (b"v1", b"me")
-        store.set_then_delete_if_equal("entry", b"v2", 60, "lock", b"me")
+        assert store.set_if_held("entry", b"v1", 60, "lock", b"you") is False
+        assert (store.get("entry"), store.get("lock")) == (None, b"me")
+        assert store.set_if_held("entry", b"v2", 60, "lock", b"me") is True
         assert (store.get("entry"), store.get("lock")) == (b"v2", None)
+        assert store.set_if_held("entry", b"v3", 60, "lock", b"me") is False  # released: a purge took it
+        assert store.get("entry") == b"v2"
+
+    def test_set_and_delete_does_both_at_once(self, store):
+        store.set("old", b"x", 60)
+        store.set_and_delete([("a", b"1", 60), ("b", b"2", 60)], ["old", "absent"])
+        assert (store.get("a"), store.get("b"), store.get("old")) == (b"1", b"2", None)
 
 
 def test_memory_store_expires_entries_by_its_clock():
@@ -121,7 +128,8 @@ class TestUnreachableRedis:
             lambda store: store.delete("k"),
             lambda store: store.add("lock", b"me", 10),
             lambda store: store.delete_if_equal("lock", b"me"),
-            lambda store: store.set_then_delete_if_equal("k", b"v", 10, "lock", b"me"),
+            lambda store: store.set_if_held("k", b"v", 10, "lock", b"me"),
+            lambda store: store.set_and_delete([("k", b"v", 10)], ["lock"]),
             lambda store: store.ping(),
         ],
     )

@@ -134,10 +134,12 @@ class TestInvalidIds:
         assert redis_client.dbsize() == 0
 
 
-def test_get_on_the_purge_path_is_405_naming_delete(client, emulator):
-    response = client.get(url() + "/cache")
+def test_the_cache_path_is_the_entry_not_a_customer_id(client, emulator):
+    """``<id>/cache`` never reaches the lookup as an id: GET describes the entry, POST is a 405."""
+    assert client.get(url() + "/cache").get_json()["present"] is False
+    response = client.post(url() + "/cache")
     assert response.status_code == 405
-    assert "DELETE" in response.headers["Allow"]
+    assert {"DELETE", "GET"} <= set(response.headers["Allow"].split(", "))
     assert emulator.customer_calls() == 0
 
 

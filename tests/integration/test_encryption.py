@@ -43,11 +43,18 @@ class TestEncryptedStoreContract:
         assert store.expire_if_equal("lock", b"me", 60) is True
         assert store.get("lock") == b"me"
 
-    def test_set_then_delete_if_equal_seals_and_compares_plaintexts(self, store):
+    def test_set_if_held_seals_and_compares_plaintexts(self, store):
         store.add("lock", b"me", 60)
-        store.set_then_delete_if_equal("k", b"secret value", 60, "lock", b"me")
+        assert store.set_if_held("k", b"secret value", 60, "lock", b"you") is False
+        assert store.set_if_held("k", b"secret value", 60, "lock", b"me") is True
         assert store.get("k") == b"secret value" and b"secret" not in store.inner.get("k")
         assert store.get("lock") is None
+
+    def test_set_and_delete_seals_what_it_sets(self, store):
+        store.set("gone", b"x", 60)
+        store.set_and_delete([("k", b"secret value", 60)], ["gone"])
+        assert store.get("k") == b"secret value" and b"secret" not in store.inner.get("k")
+        assert store.get("gone") is None
 
 
 def test_tampered_value_is_a_miss(redis_client):

@@ -63,7 +63,7 @@ def test_a_held_lock_outlives_its_lease_while_its_owner_holds_it(store, keeper):
 def test_a_lock_released_by_another_store_call_is_no_longer_renewed(store, keeper):
     lock = StoreLock.new("lock:stored")
     keeper.take(lock)
-    store.set_then_delete_if_equal("entry", b"fetched", 60, lock.key, lock.owner)
+    assert store.set_if_held("entry", b"fetched", 60, lock.key, lock.owner)
     keeper.released_with(lock)
     assert not keeper.holds(lock)
     assert lock_value(store, lock) is None
