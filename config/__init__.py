@@ -48,7 +48,8 @@ EMULATOR_CLIENT_ID = "dev-client-id"
 EMULATOR_CLIENT_SECRET = "dev-client-secret"
 # The development API key is public by design (README); production never accepts it.
 DEVELOPMENT_API_KEY = "dev-api-key"
-DEVELOPMENT_API_KEYS = f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}:customers.read+customers.purge"
+DEVELOPMENT_API_KEYS = (f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}"
+                        ":customers.read+customers.purge+customers.refresh")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_DEADLINE_SECONDS = 10.0
 READINESS_CHECKS = ("redis", "passport", "token")
@@ -64,6 +65,7 @@ class Config:
     DEFAULT_API_KEYS: str | None = None
     DEFAULT_AUTH_MODE = "enforced"
     DEFAULT_RATE_LIMIT = "6000 per minute"
+    DEFAULT_REFRESH_RATE_LIMIT = "60 per minute"
     DEFAULT_RATELIMIT_SYNC_SECONDS = 0.1
     DEFAULT_LOG_FORMAT = "TEXT"
     DEFAULT_NEAR_ENTRIES = 10_000
@@ -128,6 +130,9 @@ class Config:
             lock_wait_seconds=env.number("CACHE_LOCK_WAIT_SECONDS", deadline + 1, minimum=0.05),
             # A fetch lock's time to live, renewed while its fetch runs (app.store.lock).
             lock_lease_seconds=env.number("CACHE_LOCK_LEASE_SECONDS", 2.0, minimum=0.2),
+            # A copy fetched this recently satisfies a caller's refresh (Cache-Control: no-cache): a
+            # storm of refresh clicks on one customer asks Passport at most once per this many seconds.
+            refresh_satisfied_seconds=env.number("CACHE_REFRESH_SATISFIED_SECONDS", 1.0, minimum=0.0, maximum=60.0),
             encryption_keys=parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
         )
 
@@ -139,6 +144,7 @@ class Config:
             max_request_body_bytes=env.integer("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024),
             cors_allowed_origins=read_origins(env),
             rate_limit=read_rate_limit(env, cls.DEFAULT_RATE_LIMIT),
+            refresh_rate_limit=read_rate_limit(env, cls.DEFAULT_REFRESH_RATE_LIMIT, "RATELIMIT_REFRESH"),
             # How long a worker may count a caller's lookups locally before adding them to the shared
             # window (app.web.lookup_limit.FastPathBudget); 0 counts every lookup in Redis at once (exact).
             rate_limit_sync_seconds=env.number(
@@ -230,6 +236,7 @@ class TestingConfig(DevelopmentConfig):
     DEFAULT_API_KEYS = None
     DEFAULT_AUTH_MODE = "gateway-trusted"
     DEFAULT_RATE_LIMIT = "off"
+    DEFAULT_REFRESH_RATE_LIMIT = "off"
     DEFAULT_RATELIMIT_SYNC_SECONDS = 0.0
     DEFAULT_AUDIT_LOG = "off"
 

@@ -17,7 +17,9 @@ from config.settings import ApiKeyEntry, AuthSettings
 # Every scope a caller may hold, named once: what each route requires is one of these.
 READ_SCOPE = "customers.read"
 PURGE_SCOPE = "customers.purge"
-SCOPES = frozenset({READ_SCOPE, PURGE_SCOPE})
+# May ask for a copy fresh from Passport (Cache-Control: no-cache on a lookup).
+REFRESH_SCOPE = "customers.refresh"
+SCOPES = frozenset({READ_SCOPE, PURGE_SCOPE, REFRESH_SCOPE})
 DEFAULT_SCOPES = frozenset({READ_SCOPE})
 AUTH_MODES = ("enforced", "gateway-trusted")
 CALLER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -86,16 +88,15 @@ def read_auth(env: EnvReader, default_api_keys: str | None, default_auth_mode: s
     return settings
 
 
-def read_rate_limit(env: EnvReader, default: str) -> str | None:
-    """``RATELIMIT_DEFAULT`` in Flask-Limiter's syntax; None when rate limiting is off."""
-    rate_limit = env.text("RATELIMIT_DEFAULT", default) or default
+def read_rate_limit(env: EnvReader, default: str, name: str = "RATELIMIT_DEFAULT") -> str | None:
+    """A rate limit (``RATELIMIT_DEFAULT`` unless named) in Flask-Limiter's syntax; None when off."""
+    rate_limit = env.text(name, default) or default
     if rate_limit.lower() in RATE_LIMIT_OFF:
         return None
     try:
         limits.parse_many(rate_limit)
     except ValueError:
-        raise ConfigError(
-            f"RATELIMIT_DEFAULT={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
+        raise ConfigError(f"{name}={rate_limit!r} is not a rate such as '600 per minute' (or 'off')") from None
     return rate_limit
 
 

@@ -80,6 +80,7 @@ class CacheSettings:
     near_max_entries: int
     lock_wait_seconds: float
     lock_lease_seconds: float
+    refresh_satisfied_seconds: float  # a copy fetched this recently satisfies a caller's refresh
     encryption_keys: tuple[str, ...]
 
 
@@ -112,6 +113,7 @@ class HttpSettings:
     cors_allowed_origins: tuple[str, ...]
     rate_limit: str | None  # None: off
     rate_limit_sync_seconds: float
+    refresh_rate_limit: str | None  # a caller's revalidation requests (Cache-Control: no-cache); None: off
     lookup_fast_path: bool
     readiness_strict_checks: frozenset[str]  # the readiness checks that make /readyz 503 when they fail
     customer_cache_control: str  # Cache-Control of every answer carrying customer data

@@ -81,6 +81,7 @@ class CachePolicy:
     not_found_seconds: int
     lock_wait_seconds: float
     longest_fetch_seconds: float  # a fetch's whole time, retries included (bounds the in-process wait)
+    refresh_satisfied_seconds: float = 1.0  # a copy fetched this recently satisfies a caller's refresh
 
     @property
     def stale_windows(self) -> StaleWindows:
@@ -211,6 +212,34 @@ class CustomerService:
             return StoreRead(decode_entry(self._store.get(self._keys.customer(customer_id))))
         except StoreUnavailable:
             return StoreRead(None, store_available=False)
+
+    def revalidate(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
+        """A caller asked for the customer fresh from Passport (``Cache-Control: no-cache``).
+
+        One fetch fleet-wide however many ask at once: a copy fetched less than
+        ``refresh_satisfied_seconds`` ago satisfies the request as it is; otherwise the fetch goes
+        through the customer's lock like a miss's (``fwd=request``), and whoever waits on it — in
+        this process or another — takes the copy it stores, as long as that copy is newer than the
+        moment they asked. Counted by cache result like any lookup.
+        """
+        try:
+            return self._counted(self._revalidated(customer_id, request_id))
+        except PassportError:
+            self._errors.inc()
+            raise
+
+    def _revalidated(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
+        read = self.read(customer_id)
+        if not read.store_available:
+            return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
+        now = self._clock()
+        newer_than = now - self._policy.refresh_satisfied_seconds
+        entry = read.entry
+        if entry is not None and entry.fetched_at >= newer_than and entry.is_fresh(now):
+            status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="refreshed-recently")
+            return answer(entry, CacheResult.HIT, now, status)
+        return self._coalesced(customer_id, lambda: self._fetch_under_lock(
+            customer_id, request_id, entry, newer_than=newer_than, forward="request"))
 
     def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
@@ -343,17 +372,22 @@ class CustomerService:
         return replace(result, cache_status=str(COLLAPSED))
 
     def _fetch_under_lock(
-        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None,
+        newer_than: float | None = None, forward: str = "miss",
     ) -> CustomerAnswer:
-        """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it."""
+        """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it.
+
+        ``newer_than``: only a copy fetched since then is what was asked for (a caller's refresh);
+        ``forward`` is why Passport is asked (``Cache-Status``'s ``fwd``).
+        """
         lock = self._new_lock(customer_id)
         waiting_since = self._clock()
         try:
             answered = hold_or_wait(
                 self._locks, lock, self._polling,
-                work=lambda: self._stored_meanwhile(customer_id) or self._fetch_answer(
-                    customer_id, request_id, stale, lock),
-                done_meanwhile=lambda: self._done_meanwhile(customer_id, stale, waiting_since),
+                work=lambda: self._stored_meanwhile(customer_id, newer_than) or self._fetch_answer(
+                    customer_id, request_id, stale, lock, forward),
+                done_meanwhile=lambda: self._done_meanwhile(customer_id, stale, waiting_since, newer_than),
                 release=self._release, clock=self._clock, sleep=self._sleep,
             )
         except StoreUnavailable:
@@ -363,16 +397,17 @@ class CustomerService:
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
-        return self._fetch_answer(customer_id, request_id, stale, None)
+        return self._fetch_answer(customer_id, request_id, stale, None, forward)
 
     def _done_meanwhile(self, customer_id: str, stale: CachedCustomer | None,
-                        waiting_since: float) -> CustomerAnswer | None:
+                        waiting_since: float, newer_than: float | None = None) -> CustomerAnswer | None:
         """What the fetch we wait for has left, if anything: its entry, or its failure — shared rather
         than each waiter asking a failing Passport again in turn."""
         raw_entry, raw_failure = self._store.get_many(
             [self._keys.customer(customer_id), self._keys.customer_failure(customer_id)])
         entry = decode_entry(raw_entry)
-        if entry is not None and entry.is_fresh(now := self._clock()):
+        if entry is not None and entry.is_fresh(now := self._clock()) and (
+                newer_than is None or entry.fetched_at >= newer_than):
             metrics.COALESCED.labels("collapsed").inc()
             return answer(entry, CacheResult.MISS, now, COLLAPSED)
         failure = decode_failure(raw_failure, waiting_since)
@@ -381,25 +416,29 @@ class CustomerService:
         metrics.COALESCED.labels("shared_failure").inc()
         return self._stale_or_raise(customer_id, failure, stale)
 
-    def _fresh_in_store(self, customer_id: str) -> CachedCustomer | None:
-        """The customer's copy in the store now (read again, not the request's read), if it is fresh."""
+    def _fresh_in_store(self, customer_id: str, newer_than: float | None = None) -> CachedCustomer | None:
+        """The customer's copy in the store now (read again, not the request's read), if it is fresh
+        (and fetched since ``newer_than``, when given)."""
         entry = decode_entry(self._store.get(self._keys.customer(customer_id)))
-        return entry if entry is not None and entry.is_fresh(self._clock()) else None
+        if entry is None or not entry.is_fresh(self._clock()):
+            return None
+        return entry if newer_than is None or entry.fetched_at >= newer_than else None
 
-    def _stored_meanwhile(self, customer_id: str) -> CustomerAnswer | None:
+    def _stored_meanwhile(self, customer_id: str, newer_than: float | None = None) -> CustomerAnswer | None:
         """The entry a fetch stored between our read and our lock (it released the lock as it stored).
 
         Why: in a burst, a request that read the customer as missing just before another worker's
         fetch stored it would otherwise find the lock free and ask Passport a second time.
         """
-        entry = self._fresh_in_store(customer_id)
+        entry = self._fresh_in_store(customer_id, newer_than)
         if entry is None:
             return None
         metrics.COALESCED.labels("collapsed").inc()
         return answer(entry, CacheResult.MISS, self._clock(), COLLAPSED)
 
     def _fetch_answer(
-        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None
+        self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None,
+        forward: str = "miss",
     ) -> CustomerAnswer:
         """Fetch now; only the lock holder stores the result or tells waiters of a failure."""
         try:
@@ -409,10 +448,10 @@ class CustomerService:
                 self._share_failure(customer_id, exc)
             return self._stale_or_raise(customer_id, exc, stale)
         if lock is None:
-            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", detail="lock-timeout"))
+            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd=forward, detail="lock-timeout"))
         if not self._store_entry(customer_id, entry, lock):  # a purge came during the fetch: kept by nobody
-            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", detail="lock-lost"))
-        return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd="miss", stored=True))
+            return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd=forward, detail="lock-lost"))
+        return answer(entry, CacheResult.MISS, entry.fetched_at, CacheStatus(fwd=forward, stored=True))
 
     def _fetch_bypassing_store(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         entry = self._fetch(customer_id, request_id)

@@ -167,6 +167,14 @@ def get_customer_operation() -> dict[str, Any]:
             {"name": "If-None-Match", "in": "header", "required": False,
              "description": "ETags the caller holds; 304 when one matches (weak comparison).",
              "schema": {"type": "string"}},
+            {"name": "Cache-Control", "in": "header", "required": False,
+             "description": "`no-cache` (or `max-age=0`) asks for the customer fresh from Passport: with the "
+                            "`customers.refresh` scope it is fetched now (`Cache-Status: ...; fwd=request`), one "
+                            "fetch fleet-wide however many ask, unless a copy fetched within "
+                            "`CACHE_REFRESH_SATISFIED_SECONDS` already answers it; such requests count against "
+                            "`RATELIMIT_REFRESH`. Without the scope it is ignored and `Cache-Status` says "
+                            "`detail=refresh-not-allowed`. Other directives are not acted on.",
+             "schema": {"type": "string"}},
         ],
         "responses": {
             "200": {"description": "The customer.", "headers": cached, "content": {JSON: {"schema": CustomerSchema}}},

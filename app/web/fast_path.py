@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFIX = "/v1/customers/"
 ENVIRON_KEYS = {name: "HTTP_" + name.upper().replace("-", "_") for name in (
-    "X-API-Key", "Authorization", "If-None-Match", "X-Purpose", "X-Request-ID")}
+    "X-API-Key", "Authorization", "If-None-Match", "X-Purpose", "X-Request-ID", "Cache-Control")}
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}  # as Werkzeug
 
 

@@ -66,7 +66,7 @@ def install(app: Flask, settings: Settings) -> None:
     health.init_app(app, http.readiness_strict_checks)
     audit = AuditTrail(settings.audit)
     lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers,
-                            http.customer_cache_control, audit)
+                            http.customer_cache_control, audit, ratelimit.refresh_rate_limit(app))
     api.register(app, lookup)
     api_collections.init_app(app, http.customer_cache_control, audit)
     openapi.init_app(app)  # last: it documents every route registered before it

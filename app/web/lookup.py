@@ -4,7 +4,8 @@
 the caller's authentication (401), its rate limit (429), its scope (403), the id's spelling and
 the ``X-Purpose`` header (400), the caller's customer binding (403), then the cache policy
 (``app.policy.customers``) — a fresh hit straight from one read, anything else through the whole
-policy — and the answer: the stored
+policy, or, for a caller allowed to ask for it (``Cache-Control: no-cache``), a revalidation
+(``CustomerService.revalidate``) — and the answer: the stored
 body with its caching headers, a 304 when the caller has it already, or a problem (a 404 the
 policy remembers, a Passport failure). A customer that leaves (200 or 304) is one audit event
 (``app.web.audit``). It returns status, headers and body; it knows no Flask.
@@ -14,7 +15,7 @@ adapters around it, so every lookup gets the same answer whichever serves it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from werkzeug.http import parse_etags, unquote_etag
@@ -34,7 +35,7 @@ from app.web.problems import (
     Problem,
     problem_from_passport,
 )
-from config.security import READ_SCOPE
+from config.security import READ_SCOPE, REFRESH_SCOPE
 
 # Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
@@ -60,9 +61,11 @@ class CustomerLookup:
     """Answer one customer lookup from its id (as in the path) and its request headers."""
 
     def __init__(self, authenticator: Authenticator, rate_limit: LookupRateLimit | None,
-                 customers: CustomerService, cache_control: str, audit: AuditTrail) -> None:
+                 customers: CustomerService, cache_control: str, audit: AuditTrail,
+                 refresh_limit: LookupRateLimit | None = None) -> None:
         self._authenticator = authenticator
         self._rate_limit = rate_limit
+        self._refresh_limit = refresh_limit
         self._customers = customers
         self._cache_control = cache_control  # CUSTOMER_CACHE_CONTROL: what a browser may keep of a customer
         self._audit = audit
@@ -79,7 +82,15 @@ class CustomerLookup:
             purpose = purpose_of(headers.get(PURPOSE_HEADER))
             if not caller.may_read(customer_id):
                 raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
-            found = self._look_up(customer_id, request_id)
+            refresh = asks_revalidation(headers.get("Cache-Control"))
+            if refresh and REFRESH_SCOPE in caller.scopes:
+                if self._refresh_limit is not None:
+                    self._refresh_limit.check(caller, client)
+                found = self._revalidated(customer_id, request_id)
+            else:
+                found = self._look_up(customer_id, request_id)
+                if refresh and "; detail=" not in found.cache_status:  # a copy: answers may be shared
+                    found = replace(found, cache_status=found.cache_status + "; detail=refresh-not-allowed")
         except Problem as problem:
             return LookupAnswer(problem_answer(problem, request_id), caller, None)
         if not found.entry.found:
@@ -92,6 +103,15 @@ class CustomerLookup:
                                   purpose=purpose)
         return LookupAnswer(answer, caller, found.cache)
 
+    def _revalidated(self, customer_id: str, request_id: str) -> CustomerAnswer:
+        """The customer fresh from Passport (or as fresh as a moment ago: one fetch for a storm)."""
+        try:
+            return self._customers.revalidate(customer_id, request_id)
+        except PassportError as error:
+            problem = problem_from_passport(error)
+            problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
+            raise problem from None
+
     def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
         """A fresh hit straight from one read; anything else through the whole cache policy."""
         read = self._customers.read(customer_id)
@@ -101,6 +121,15 @@ class CustomerLookup:
             problem = problem_from_passport(error)
             problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
             raise problem from None
+
+
+def asks_revalidation(cache_control: str | None) -> bool:
+    """Whether a request's ``Cache-Control`` asks for a copy fresh from the origin (RFC 9111 §5.2.1):
+    ``no-cache``, or ``max-age=0``. Other directives are not acted on."""
+    if not cache_control:
+        return False
+    directives = {part.strip().lower().replace('"', "") for part in cache_control.split(",")}
+    return "no-cache" in directives or "max-age=0" in directives
 
 
 def canonical_customer_id(raw: str) -> str:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Flask-Limiter counts default limits per endpoint: the lookup route's name is its scope.
 LOOKUP_SCOPE = "customers.get_customer"
+# A caller's revalidation requests (Cache-Control: no-cache) count in a window of their own.
+REFRESH_SCOPE = "customers.refresh"
 STORAGE_RETRY_SECONDS = 2.0
 
 
@@ -42,12 +44,13 @@ class LookupRateLimit:
     """Admit a caller's lookup, or refuse it with a 429 problem."""
 
     def __init__(self, strategy: RateLimiter, limits_: list[RateLimitItem], key_prefix: str, sync_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, scope: str = LOOKUP_SCOPE) -> None:
         self._strategy = strategy
         self._fallback = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._limits = limits_
         self._key_prefix = key_prefix
-        self._budget = FastPathBudget(strategy, limits_, key_prefix, sync_seconds, clock)
+        self._scope = scope
+        self._budget = FastPathBudget(strategy, limits_, key_prefix, sync_seconds, clock, scope)
         self._clock = clock
         self._storage_dead_until = -math.inf
 
@@ -59,12 +62,12 @@ class LookupRateLimit:
         strategy = self._live_strategy()
         for limit in self._limits:  # in the configured order; the first limit breached is the answer
             try:
-                admitted = strategy.hit(limit, self._key_prefix, key, LOOKUP_SCOPE)
+                admitted = strategy.hit(limit, self._key_prefix, key, self._scope)
             except Exception:  # noqa: BLE001 — the storage failed: count in memory for a while
                 log.warning("Rate limit storage unreachable - falling back to in-memory storage")
                 self._storage_dead_until = self._clock() + STORAGE_RETRY_SECONDS
                 strategy = self._fallback
-                admitted = strategy.hit(limit, self._key_prefix, key, LOOKUP_SCOPE)
+                admitted = strategy.hit(limit, self._key_prefix, key, self._scope)
             if not admitted:
                 raise self._refusal(strategy, limit, key)
 
@@ -74,7 +77,7 @@ class LookupRateLimit:
     def _refusal(self, strategy: RateLimiter, limit: RateLimitItem, key: str) -> Problem:
         """The 429 problem, with the ``Retry-After`` computed only now that it is needed."""
         try:
-            reset_at = strategy.get_window_stats(limit, self._key_prefix, key, LOOKUP_SCOPE).reset_time
+            reset_at = strategy.get_window_stats(limit, self._key_prefix, key, self._scope).reset_time
         except Exception:  # noqa: BLE001 — the window's end is unknown: one expiry from now
             reset_at = time.time() + limit.get_expiry()
         retry_after = max(1, math.ceil(reset_at - time.time()))
@@ -94,8 +97,9 @@ class FastPathBudget:
     MAX_CALLERS = 10_000
 
     def __init__(self, strategy: RateLimiter, limits_: list[RateLimitItem], key_prefix: str, sync_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, scope: str = LOOKUP_SCOPE) -> None:
         self._strategy = strategy
+        self._scope = scope
         self._limits = sorted(limits_)
         self._key_prefix = key_prefix
         self._sync_seconds = sync_seconds
@@ -123,7 +127,7 @@ class FastPathBudget:
 
     def _add_to_window(self, key: str, count: int, now: float) -> bool:
         try:
-            admitted = all(self._strategy.hit(limit, self._key_prefix, key, LOOKUP_SCOPE, cost=count)
+            admitted = all(self._strategy.hit(limit, self._key_prefix, key, self._scope, cost=count)
                            for limit in self._limits)
         except Exception:  # noqa: BLE001 — Redis down: the exact judgement falls back to memory
             log.debug("rate limit counts could not be added to the shared window", exc_info=True)

@@ -17,11 +17,13 @@ import time
 import limits
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
+from limits.storage import storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from app.store.cache import CacheKeys
 from app.store.redis_topology import limiter_storage_options, limiter_storage_uri
 from app.web.errors import problem_response
-from app.web.lookup_limit import LookupRateLimit, caller_key_for
+from app.web.lookup_limit import REFRESH_SCOPE, LookupRateLimit, caller_key_for
 from app.web.problems import TOO_MANY_REQUESTS
 from config.settings import Settings
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "passport_bff_limiter"
 LOOKUP_EXTENSION = "passport_bff_lookup_rate_limit"
+REFRESH_EXTENSION = "passport_bff_refresh_rate_limit"
 
 
 def caller_key() -> str:
@@ -50,18 +53,24 @@ def refuse(limit: RequestLimit) -> Response:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Install the limiter; call after caller authentication so that ``g.caller`` is known."""
-    limit = settings.http.rate_limit
-    if not limit:
-        return
     shared = settings.redis.enabled
     options = limiter_storage_options(settings.redis) if shared else {}
     key_prefix = CacheKeys(settings.cache.key_prefix).rate_limit_prefix
+    storage_uri = limiter_storage_uri(settings.redis) if shared else "memory://"
+    refresh = settings.http.refresh_rate_limit
+    if refresh:  # exact (no local budget): refreshes are rare, and each may cost a Passport call
+        strategy = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri, **options))
+        app.extensions[REFRESH_EXTENSION] = LookupRateLimit(strategy, limits.parse_many(refresh), key_prefix, 0.0,
+                                                            scope=REFRESH_SCOPE)
+    limit = settings.http.rate_limit
+    if not limit:
+        return
     limiter = Limiter(
         caller_key,
         app=app,
         default_limits=[limit],
         default_limits_exempt_when=exempt,
-        storage_uri=limiter_storage_uri(settings.redis) if shared else "memory://",
+        storage_uri=storage_uri,
         storage_options=options,
         # Constant cost per request (two counters), where a moving window's grows with the limit;
         # no X-RateLimit-* headers on every answer, which cost a second Redis script per request.
@@ -76,6 +85,12 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[LOOKUP_EXTENSION] = LookupRateLimit(
         limiter.limiter, limits.parse_many(limit), key_prefix, settings.http.rate_limit_sync_seconds
     )
+
+
+def refresh_rate_limit(app: Flask) -> LookupRateLimit | None:
+    """The limit on a caller's revalidation requests (``RATELIMIT_REFRESH``); None when off."""
+    limit: LookupRateLimit | None = app.extensions.get(REFRESH_EXTENSION)
+    return limit
 
 
 def lookup_rate_limit(app: Flask) -> LookupRateLimit | None:

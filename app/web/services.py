@@ -90,6 +90,7 @@ def build_policy(cache: CacheSettings, passport: PassportSettings) -> CachePolic
         not_found_seconds=cache.not_found_seconds,
         lock_wait_seconds=cache.lock_wait_seconds,
         longest_fetch_seconds=passport.longest_fetch_seconds,
+        refresh_satisfied_seconds=cache.refresh_satisfied_seconds,
     )
 
 

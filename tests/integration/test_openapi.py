@@ -116,7 +116,7 @@ class TestDocument:
                 assert list(response["content"]) == ["application/problem+json"], status
         parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
         assert set(parameters) == {("path", "customer_id"), ("header", "X-Request-ID"), ("header", "If-None-Match"),
-                                   ("header", "X-Purpose")}
+                                   ("header", "X-Purpose"), ("header", "Cache-Control")}
         assert re.fullmatch(parameters[("header", "X-Purpose")]["schema"]["pattern"], "ticket:SUP-1234")
         pattern = parameters[("path", "customer_id")]["schema"]["pattern"]
         assert re.fullmatch(pattern, DOCS_CUSTOMER_ID.upper()) and not re.fullmatch(pattern, "not-a-uuid")
