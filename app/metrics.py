@@ -28,6 +28,9 @@ TOKEN_FETCHES = Counter(f"{PREFIX}_token_fetches_total", "Passport access tokens
 COALESCED = Counter(
     f"{PREFIX}_coalesced_requests_total", "Lookups that waited for another request's fetch.", ["outcome"]
 )
+REFRESH_AHEAD = Counter(
+    f"{PREFIX}_refresh_ahead_total", "Background refreshes started for copies read near the end of their freshness."
+)
 BREAKER_STATE = Gauge(
     f"{PREFIX}_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ["dependency"],
     multiprocess_mode="max",

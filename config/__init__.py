@@ -133,6 +133,10 @@ class Config:
             # A copy fetched this recently satisfies a caller's refresh (Cache-Control: no-cache): a
             # storm of refresh clicks on one customer asks Passport at most once per this many seconds.
             refresh_satisfied_seconds=env.number("CACHE_REFRESH_SATISFIED_SECONDS", 1.0, minimum=0.0, maximum=60.0),
+            # A copy read in the last part of its freshness is refreshed in the background (0: never).
+            refresh_ahead_fraction=env.number("CACHE_REFRESH_AHEAD", 0.1, minimum=0.0, maximum=0.9),
+            # Copies written together (a listing's warm-up, a batch) get ± this much of their freshness.
+            ttl_jitter=env.number("CACHE_TTL_JITTER", 0.1, minimum=0.0, maximum=0.5),
             encryption_keys=parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
         )
 

@@ -81,6 +81,8 @@ class CacheSettings:
     lock_wait_seconds: float
     lock_lease_seconds: float
     refresh_satisfied_seconds: float  # a copy fetched this recently satisfies a caller's refresh
+    refresh_ahead_fraction: float  # a copy read in this last part of its freshness is refreshed ahead
+    ttl_jitter: float  # ± this fraction of freshness for copies written together
     encryption_keys: tuple[str, ...]
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import math
+import random as random_module
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -55,6 +57,8 @@ from app.store.lock import LockKeeper, Polling, StoreLock, hold_or_wait
 
 log = logging.getLogger(__name__)
 
+MAX_AHEAD_TRACKED = 10_000  # customers a worker remembers having tried to refresh ahead
+
 COLLAPSED = CacheStatus(fwd="miss", collapsed=True)
 FIRST_POLL_SECONDS = 0.01
 SHAREABLE_FAILURES = {
@@ -82,6 +86,8 @@ class CachePolicy:
     lock_wait_seconds: float
     longest_fetch_seconds: float  # a fetch's whole time, retries included (bounds the in-process wait)
     refresh_satisfied_seconds: float = 1.0  # a copy fetched this recently satisfies a caller's refresh
+    refresh_ahead_fraction: float = 0.0  # a copy read in this last part of its freshness is refreshed ahead
+    ttl_jitter: float = 0.0  # ± this fraction of freshness for copies written together (listing, batch)
 
     @property
     def stale_windows(self) -> StaleWindows:
@@ -171,6 +177,7 @@ class CustomerService:
         locks: LockKeeper,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random_module.random,
     ) -> None:
         self._passport = passport
         self._store = store
@@ -184,6 +191,9 @@ class CustomerService:
         self._in_flight = SingleFlight(policy.lock_wait_seconds + policy.longest_fetch_seconds)
         self._polling = Polling(policy.lock_wait_seconds, FIRST_POLL_SECONDS, MAX_POLL_SECONDS)
         self._results = {result: metrics.CACHE_REQUESTS.labels(result.value.lower()) for result in CacheResult}
+        self._ahead: dict[str, float] = {}  # customer -> fetched_at of the copy a refresh-ahead was tried for
+        self._ahead_lock = threading.Lock()
+        self._random = random  # for TTL jitter
         self._errors = metrics.CACHE_REQUESTS.labels("error")
 
     def lookup(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
@@ -241,7 +251,7 @@ class CustomerService:
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(
             customer_id, request_id, entry, newer_than=newer_than, forward="request"))
 
-    def cached_hit(self, read: StoreRead) -> CustomerAnswer | None:
+    def cached_hit(self, customer_id: str, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
 
         For ``app.web.lookup``: it decides nothing else, so on a None ``lookup`` (given the same
@@ -251,7 +261,22 @@ class CustomerService:
         now = self._clock()
         if entry is None or not entry.found or not entry.is_fresh(now):
             return None
+        if entry.seconds_left(now) < entry.fresh_seconds * self._policy.refresh_ahead_fraction:
+            self._refresh_ahead(customer_id, entry)
         return self._counted(fresh_answer(entry, now))
+
+    def _refresh_ahead(self, customer_id: str, entry: CachedCustomer) -> None:
+        """Refresh a copy read in the last part of its freshness, before it expires (Caffeine's
+        refresh-ahead): a hot customer then never goes stale. One refresh fleet-wide (the customer's
+        lock); this worker tries at most once per copy, so the hits meanwhile cost Redis nothing."""
+        with self._ahead_lock:
+            if self._ahead.get(customer_id) == entry.fetched_at:
+                return
+            if len(self._ahead) >= MAX_AHEAD_TRACKED:
+                self._ahead.clear()
+            self._ahead[customer_id] = entry.fetched_at
+        if self._revalidate_in_background(customer_id, None, newer_than=entry.fetched_at):
+            metrics.REFRESH_AHEAD.inc()
 
     def _counted(self, answer: CustomerAnswer) -> CustomerAnswer:
         """Count an answer by its cache result, once, here where it is decided."""
@@ -275,7 +300,8 @@ class CustomerService:
         pending = {}
         for customer_id, entry in zip(customer_ids, entries, strict=True):
             if decide(entry, now, self._policy.stale_windows) is Action.FETCH:
-                pending[customer_id] = self._fetcher.submit(self._resolve_or_error, customer_id, entry, request_id)
+                pending[customer_id] = self._fetcher.submit(self._resolve_or_error, customer_id, entry, request_id,
+                                                            True)
             else:
                 results[customer_id] = self._resolve(customer_id, entry, request_id)
         for customer_id, future in pending.items():
@@ -305,7 +331,7 @@ class CustomerService:
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
                 continue
-            self._store_entry(customer.id, self._entry_for(customer))
+            self._store_entry(customer.id, self._entry_for(customer, spread=True))
 
     def purge(self, customer_id: str, soft: bool = False) -> None:
         """Forget the cached copy or remembered 404 — or, ``soft``, keep a copy but stale from now.
@@ -343,23 +369,28 @@ class CustomerService:
         return EntryReport(decode_entry(entry), stored, lock.stored_bytes is not None, purged_at,
                            self._policy.stale_windows, self._clock())
 
-    def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None) -> CustomerAnswer:
-        """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed."""
+    def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None,
+                 spread: bool = False) -> CustomerAnswer:
+        """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed
+        (``spread``: one of many written together, whose freshness is jittered)."""
         now = self._clock()
         action = decide(entry, now, self._policy.stale_windows)
         if action is Action.FETCH or entry is None:
-            return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry))
+            return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry,
+                                                                                spread=spread))
         if action is Action.SERVE:
+            if entry.seconds_left(now) < entry.fresh_seconds * self._policy.refresh_ahead_fraction:
+                self._refresh_ahead(customer_id, entry)
             return fresh_answer(entry, now)
         self._revalidate_in_background(customer_id, request_id)
         status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="stale-while-revalidate")
         return answer(entry, CacheResult.STALE, now, status)
 
     def _resolve_or_error(
-        self, customer_id: str, entry: CachedCustomer | None, request_id: str | None
+        self, customer_id: str, entry: CachedCustomer | None, request_id: str | None, spread: bool = False
     ) -> CustomerAnswer | PassportError:
         try:
-            return self._resolve(customer_id, entry, request_id)
+            return self._resolve(customer_id, entry, request_id, spread)
         except PassportError as exc:
             return exc
 
@@ -373,7 +404,7 @@ class CustomerService:
 
     def _fetch_under_lock(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None,
-        newer_than: float | None = None, forward: str = "miss",
+        newer_than: float | None = None, forward: str = "miss", spread: bool = False,
     ) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it.
 
@@ -386,7 +417,7 @@ class CustomerService:
             answered = hold_or_wait(
                 self._locks, lock, self._polling,
                 work=lambda: self._stored_meanwhile(customer_id, newer_than) or self._fetch_answer(
-                    customer_id, request_id, stale, lock, forward),
+                    customer_id, request_id, stale, lock, forward, spread),
                 done_meanwhile=lambda: self._done_meanwhile(customer_id, stale, waiting_since, newer_than),
                 release=self._release, clock=self._clock, sleep=self._sleep,
             )
@@ -397,7 +428,7 @@ class CustomerService:
         metrics.COALESCED.labels("lock_timeout").inc()
         log.warning("waited %.1fs for another fetch of customer %s; fetching without caching",
                     self._policy.lock_wait_seconds, customer_id)
-        return self._fetch_answer(customer_id, request_id, stale, None, forward)
+        return self._fetch_answer(customer_id, request_id, stale, None, forward, spread)
 
     def _done_meanwhile(self, customer_id: str, stale: CachedCustomer | None,
                         waiting_since: float, newer_than: float | None = None) -> CustomerAnswer | None:
@@ -438,11 +469,11 @@ class CustomerService:
 
     def _fetch_answer(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None, lock: StoreLock | None,
-        forward: str = "miss",
+        forward: str = "miss", spread: bool = False,
     ) -> CustomerAnswer:
         """Fetch now; only the lock holder stores the result or tells waiters of a failure."""
         try:
-            entry = self._fetch(customer_id, request_id)
+            entry = self._fetch(customer_id, request_id, spread)
         except PassportError as exc:
             if lock is not None:
                 self._share_failure(customer_id, exc)
@@ -471,19 +502,26 @@ class CustomerService:
             return answer(stale, CacheResult.STALE, now, status)
         raise error
 
-    def _revalidate_in_background(self, customer_id: str, request_id: str | None) -> None:
-        """Start one refresh cluster-wide: only the winner of the customer's lock runs it."""
+    def _revalidate_in_background(self, customer_id: str, request_id: str | None,
+                                  newer_than: float | None = None) -> bool:
+        """Start one refresh cluster-wide: only the winner of the customer's lock runs it (True).
+
+        ``newer_than``: a fresh copy in the store counts as refreshed only if fetched after that
+        (refresh-ahead refreshes a copy that is still fresh).
+        """
         lock = self._new_lock(customer_id)
         try:
             if not self._locks.take(lock):
-                return
+                return False
         except StoreUnavailable:
-            return
-        self._refresher.submit(self._revalidate, customer_id, request_id, lock)
+            return False
+        self._refresher.submit(self._revalidate, customer_id, request_id, lock, newer_than)
+        return True
 
-    def _revalidate(self, customer_id: str, request_id: str | None, lock: StoreLock) -> None:
+    def _revalidate(self, customer_id: str, request_id: str | None, lock: StoreLock,
+                    newer_than: float | None = None) -> None:
         try:
-            if self._fresh_in_store(customer_id) is not None:
+            if self._fresh_in_store(customer_id, None if newer_than is None else newer_than + 0.001) is not None:
                 return  # another refresh stored it between this request's read and its lock
             self._store_entry(customer_id, self._fetch(customer_id, request_id), lock)
         except StoreUnavailable:
@@ -497,7 +535,7 @@ class CustomerService:
         finally:
             self._release(lock)
 
-    def _fetch(self, customer_id: str, request_id: str | None) -> CachedCustomer:
+    def _fetch(self, customer_id: str, request_id: str | None, spread: bool = False) -> CachedCustomer:
         """Fetch, validate and render one customer from Passport; a 404 becomes a 404 entry."""
         try:
             customer = self._passport.get(customer_id, request_id)
@@ -509,13 +547,19 @@ class CustomerService:
         except PassportError as exc:
             log.warning("Passport lookup of customer %s failed: %s", customer_id, type(exc).__name__)
             raise
-        return self._entry_for(customer)
+        return self._entry_for(customer, spread)
 
-    def _entry_for(self, customer: Customer) -> CachedCustomer:
-        """Render a validated customer into a cache entry fresh for what its ``updated_at`` earns."""
+    def _entry_for(self, customer: Customer, spread: bool = False) -> CachedCustomer:
+        """Render a validated customer into a cache entry fresh for what its ``updated_at`` earns.
+
+        ``spread``: one of many written together (a listing's warm-up, a batch), whose freshness
+        is moved by up to ±``ttl_jitter`` so that they do not all expire in the same second.
+        """
         body = render_customer(customer)
         fetched_at = self._clock()
         fresh = ttl_for(customer.updated_at, datetime.fromtimestamp(fetched_at, UTC), self._policy.freshness)
+        if spread and self._policy.ttl_jitter:
+            fresh = max(1, round(fresh * (1 + self._policy.ttl_jitter * (2 * self._random() - 1))))
         return found_entry(body, fetched_at, customer.updated_at.timestamp(), fresh)
 
     def _store_entry(self, customer_id: str, entry: CachedCustomer, lock: StoreLock | None = None) -> bool:

@@ -116,7 +116,8 @@ class CustomerLookup:
         """A fresh hit straight from one read; anything else through the whole cache policy."""
         read = self._customers.read(customer_id)
         try:
-            return self._customers.cached_hit(read) or self._customers.lookup(customer_id, request_id, read)
+            hit = self._customers.cached_hit(customer_id, read)
+            return hit or self._customers.lookup(customer_id, request_id, read)
         except PassportError as error:
             problem = problem_from_passport(error)
             problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})

@@ -91,6 +91,8 @@ def build_policy(cache: CacheSettings, passport: PassportSettings) -> CachePolic
         lock_wait_seconds=cache.lock_wait_seconds,
         longest_fetch_seconds=passport.longest_fetch_seconds,
         refresh_satisfied_seconds=cache.refresh_satisfied_seconds,
+        refresh_ahead_fraction=cache.refresh_ahead_fraction,
+        ttl_jitter=cache.ttl_jitter,
     )
 
 

@@ -172,3 +172,51 @@ def test_a_refresh_that_finds_a_fresh_copy_stored_meanwhile_asks_passport_nothin
     clock.advance(FRESH_SECONDS + 10)
     assert service.lookup(CUSTOMER_ID, "r2").cache is CacheResult.STALE
     assert passport.calls == 1  # the other worker's refresh was enough
+
+
+# --- refresh-ahead and TTL jitter ---------------------------------------------------------------
+
+def service_with(clock, store, passport, **policy: Any) -> CustomerService:
+    from dataclasses import replace
+
+    locks = LockKeeper(store, lease_seconds=2.0)
+    return CustomerService(passport, store, CacheKeys("test"), replace(POLICY, **policy), RunAtOnce(), RunAtOnce(),
+                           locks, clock=clock, sleep=clock.sleep, random=lambda: 1.0)
+
+
+def test_a_hit_in_the_last_tenth_of_freshness_refreshes_ahead_once(clock, store, passport):
+    service = service_with(clock, store, passport, refresh_ahead_fraction=0.1)
+    first = service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS * 0.85)
+    assert service.lookup(CUSTOMER_ID, "r2").cache is CacheResult.HIT
+    assert passport.calls == 1  # not yet in the last tenth
+    clock.advance(FRESH_SECONDS * 0.1)
+    read = service.read(CUSTOMER_ID)
+    hit = service.cached_hit(CUSTOMER_ID, read)
+    assert hit is not None and hit.entry.fetched_at == first.entry.fetched_at  # answered from the copy read
+    assert passport.calls == 2  # and refreshed behind it
+    refreshed = service.read(CUSTOMER_ID).entry
+    assert refreshed is not None and refreshed.fetched_at > first.entry.fetched_at
+    for _ in range(3):
+        service.cached_hit(CUSTOMER_ID, read)  # the same old copy read again: tried once per copy
+    assert passport.calls == 2
+
+
+def test_without_refresh_ahead_a_copy_just_goes_stale(clock, store, passport):
+    service = service_with(clock, store, passport, refresh_ahead_fraction=0.0)
+    service.lookup(CUSTOMER_ID, "r1")
+    clock.advance(FRESH_SECONDS * 0.99)
+    service.lookup(CUSTOMER_ID, "r2")
+    assert passport.calls == 1
+
+
+def test_copies_written_together_get_their_freshness_jittered(clock, store, passport):
+    service = service_with(clock, store, passport, ttl_jitter=0.1)  # random() == 1.0: the top of the range
+    customers = [parse_passport_customer(dict(load_example(), id=CUSTOMER_ID), CUSTOMER_ID)]
+    service.warm(customers)
+    assert service.read(CUSTOMER_ID).entry.fresh_seconds == round(FRESH_SECONDS * 1.1)
+    other = "0b6f1c2e-2b9d-4c8e-9a51-1f4c1d7e2a33"
+    assert service.lookup(other, "r1").entry.fresh_seconds == FRESH_SECONDS  # a single lookup: exact
+    batch = service.lookup_many(["1c6f1c2e-2b9d-4c8e-9a51-1f4c1d7e2a33"], "r2")
+    (answer,) = batch.values()
+    assert answer.entry.fresh_seconds == round(FRESH_SECONDS * 1.1)
