@@ -313,25 +313,31 @@ class CustomerService:
                 self._counted(result)
         return results
 
-    def warm(self, customers: list[Customer]) -> None:
+    def warm(self, customers: list[Customer]) -> set[str]:
         """Store customers read elsewhere (a listing), unless the cache already has them as new, or
-        they were purged while the listing may have been in flight (it could hold the old copy)."""
+        they were purged while the listing may have been in flight (it could hold the old copy).
+
+        Returns the ids of those purged so recently (the listing must not keep its page either);
+        raises ``StoreUnavailable`` when the store cannot be read.
+        """
+        if not customers:
+            return set()
         keys = [self._keys.customer(customer.id) for customer in customers]
         markers = [self._keys.customer_purged(customer.id) for customer in customers]
-        try:
-            found = self._store.get_many(keys + markers)
-        except StoreUnavailable:
-            return
+        found = self._store.get_many(keys + markers)
         existing, purged = [decode_entry(raw) for raw in found[:len(keys)]], found[len(keys):]
         now = self._clock()
+        recently_purged = set()
         for customer, cached, purge in zip(customers, existing, purged, strict=True):
             if purge is not None:
+                recently_purged.add(customer.id)
                 continue
             if cached is not None and cached.found and cached.is_fresh(now) and (
                 cached.updated_at >= customer.updated_at.timestamp()
             ):
                 continue
             self._store_entry(customer.id, self._entry_for(customer, spread=True))
+        return recently_purged
 
     def purge(self, customer_id: str, soft: bool = False) -> None:
         """Forget the cached copy or remembered 404 — or, ``soft``, keep a copy but stale from now.
@@ -355,6 +361,11 @@ class CustomerService:
             self._store.set_and_delete([(key, encode_entry(stale), keep), marker], [lock_key])
         else:
             self._store.set_and_delete([marker], [key, lock_key])
+        # Every cached listing page that holds the customer goes too (its tag set names them).
+        tag = self._keys.customer_pages(customer_id)
+        pages = [page.decode() for page in self._store.members(tag)]
+        if pages:
+            self._store.delete_many([*pages, tag])
 
     def describe(self, customer_id: str) -> EntryReport:
         """The customer's entry as stored, its fetch lock and purge marker (raises ``StoreUnavailable``)."""

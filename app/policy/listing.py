@@ -4,8 +4,11 @@ A page is asked of Passport with its own parameter names (``page_params.*``, ``o
 filters), validated customer by customer, rendered into the frontends' page shape and kept for
 ``CACHE_LIST_SECONDS`` under a key built from the normalised parameters. Every customer in a valid
 page is also written to the per-customer cache (``CustomerService.warm``), so that a list followed
-by a click on one row costs Passport nothing more. Passport answers 404 for an entity without
-customers (or a page past the end): that is an empty page here, not an error.
+by a click on one row costs Passport nothing more. A stored page is tagged with each of its
+customers (a Redis set per customer naming the pages that hold it), so that purging a customer
+deletes the pages too; a page holding a customer purged while it was being fetched is not stored.
+Passport answers 404 for an entity without customers (or a page past the end): that is an empty
+page here, not an error.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
 log = logging.getLogger(__name__)
 
 PASSPORT_ORDER_KEYS = {"createdAt": "created_at", "updatedAt": "updated_at"}
+TAG_MARGIN_SECONDS = 5  # a tag outlives the pages it names
 PASSPORT_FILTERS = {"identification_type": "identification_type", "identification_number": "identification_number"}
 
 
@@ -85,22 +89,31 @@ class ListingService:
     def _fetch_and_store(
         self, key: str, params: dict[str, str], query: dict[str, Any], request_id: str | None
     ) -> bytes:
-        body = self._fetch(params, query, request_id)
-        if self._list_seconds:
-            try:
+        """Fetch the page, tag it with its customers, warm them, and keep it unless one was purged.
+
+        The order matters: tags first, so that a purge from now on deletes the page once stored;
+        then the purge markers (read by the warm-up), so that a purge from before is not undone.
+        """
+        customers, body = self._fetch(params, query, request_id)
+        tags = [self._keys.customer_pages(customer.id) for customer in customers]
+        try:
+            if self._list_seconds:
+                self._store.add_member(tags, key.encode(), self._list_seconds + TAG_MARGIN_SECONDS)
+            purged = self._customers.warm(customers)
+            if self._list_seconds and not purged:
                 self._store.set(key, body, self._list_seconds)
-            except StoreUnavailable:
-                pass
+        except StoreUnavailable:
+            pass
         return body
 
-    def _fetch(self, params: dict[str, str], query: dict[str, Any], request_id: str | None) -> bytes:
+    def _fetch(self, params: dict[str, str], query: dict[str, Any],
+               request_id: str | None) -> tuple[list[Customer], bytes]:
         try:
             customers, info = self._passport.page(params, request_id)
         except PassportNotFound:
-            return render_page([], query["page"], query["page_size"], 0, 0)
+            return [], render_page([], query["page"], query["page_size"], 0, 0)
         except InvalidPassportCustomer as exc:
             log.warning("Passport's customer page failed validation: %s", exc)
             raise PassportBadResponse(str(exc)) from None
-        self._customers.warm(customers)
-        return render_page(customers, info["current_page"], query["page_size"], info["total_pages"],
-                           info["total_elements"])
+        return customers, render_page(customers, info["current_page"], query["page_size"], info["total_pages"],
+                                      info["total_elements"])

@@ -95,6 +95,10 @@ class CacheKeys:
     def customer_failure(self, customer_id: str) -> str:
         return f"{self._base}:customer-failure:{{{customer_id}}}"
 
+    def customer_pages(self, customer_id: str) -> str:
+        """The set of cached listing pages that hold the customer (a purge deletes them too)."""
+        return f"{self._base}:customer-pages:{{{customer_id}}}"
+
     def customer_purged(self, customer_id: str) -> str:
         """When the customer was last purged, kept while a fetch begun before it may still be running."""
         return f"{self._base}:customer-purged:{{{customer_id}}}"
@@ -146,6 +150,15 @@ class CacheStore(Protocol):
 
     def describe(self, keys: list[str]) -> list[KeyInfo]:
         """Size and time left of each key, as stored (sealed, if encrypted), in one round trip (one slot)."""
+
+    def add_member(self, set_keys: list[str], member: bytes, ttl_seconds: float) -> None:
+        """Add ``member`` to each set of ``set_keys``, each living at least ``ttl_seconds`` more (any slots)."""
+
+    def members(self, set_key: str) -> list[bytes]:
+        """The members of a set (none when absent)."""
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete every key of ``keys`` (any slots)."""
 
     def ping(self) -> None:
         """Check the store answers."""
@@ -238,6 +251,30 @@ class RedisStore:
         if self.near is not None:
             self.near.discard(key)
 
+    def add_member(self, set_keys: list[str], member: bytes, ttl_seconds: float) -> None:
+        if not set_keys:
+            return
+
+        def add() -> None:
+            pipeline = self.client.pipeline(transaction=False)
+            for key in set_keys:
+                pipeline.sadd(key, member)
+                pipeline.pexpire(key, _millis(ttl_seconds))  # every page lives as long: the last one decides
+            pipeline.execute()
+
+        self._run("add_member", set_keys[0], add)
+
+    def members(self, set_key: str) -> list[bytes]:
+        found = self._run("members", set_key, lambda: self.client.smembers(set_key))
+        return sorted(member for member in found if isinstance(member, bytes))  # the client never decodes
+
+    def delete_many(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        for key in keys:
+            self._forget_near(key)
+        self._run("delete_many", keys[0], lambda: self.client.delete(*keys))
+
     def describe(self, keys: list[str]) -> list[KeyInfo]:
         def both() -> list[object]:
             pipeline = self.client.pipeline(transaction=False)
@@ -314,6 +351,7 @@ class MemoryStore:
         self._clock = clock
         self._max_entries = max_entries
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._sets: dict[str, tuple[set[bytes], float]] = {}  # set key -> members, expiry (tags)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -369,6 +407,27 @@ class MemoryStore:
             return False
         del self._entries[key]
         return True
+
+    def add_member(self, set_keys: list[str], member: bytes, ttl_seconds: float) -> None:
+        with self._lock:
+            now = self._clock()
+            for key in set_keys:
+                members, expires_at = self._sets.get(key, (set(), now))
+                if expires_at <= now:
+                    members = set()
+                members.add(member)
+                self._sets[key] = (members, max(expires_at, now + ttl_seconds))
+
+    def members(self, set_key: str) -> list[bytes]:
+        with self._lock:
+            members, expires_at = self._sets.get(set_key, (set(), 0.0))
+            return sorted(members) if expires_at > self._clock() else []
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+                self._sets.pop(key, None)
 
     def describe(self, keys: list[str]) -> list[KeyInfo]:
         with self._lock:

@@ -62,6 +62,16 @@ class EncryptedStore:
     def describe(self, keys: list[str]) -> list[KeyInfo]:
         return self.inner.describe(keys)
 
+    def add_member(self, set_keys: list[str], member: bytes, ttl_seconds: float) -> None:
+        """Set members are key names (no customer data): stored as they are."""
+        self.inner.add_member(set_keys, member, ttl_seconds)
+
+    def members(self, set_key: str) -> list[bytes]:
+        return self.inner.members(set_key)
+
+    def delete_many(self, keys: list[str]) -> None:
+        self.inner.delete_many(keys)
+
     def ping(self) -> None:
         self.inner.ping()
 

@@ -69,6 +69,21 @@ class TestStoreContract:
         assert store.set_if_held("entry", b"v3", 60, "lock", b"me") is False  # released: a purge took it
         assert store.get("entry") == b"v2"
 
+    def test_sets_collect_members_and_go_with_the_keys_they_name(self, store):
+        store.add_member(["tag:a", "tag:b"], b"page:1", 60)
+        store.add_member(["tag:a"], b"page:2", 60)
+        assert (store.members("tag:a"), store.members("tag:b"), store.members("absent")) == (
+            [b"page:1", b"page:2"], [b"page:1"], [])
+        store.set("page:1", b"body", 60)
+        store.delete_many(["page:1", "tag:a"])
+        assert (store.get("page:1"), store.members("tag:a"), store.members("tag:b")) == (None, [], [b"page:1"])
+
+    def test_describe_says_size_and_time_left_without_the_value(self, store):
+        store.set("k", b"12345", 60)
+        present, absent = store.describe(["k", "absent"])
+        assert present.stored_bytes == 5 and 0 < present.ttl_seconds <= 60
+        assert (absent.stored_bytes, absent.ttl_seconds) == (None, None)
+
     def test_set_and_delete_does_both_at_once(self, store):
         store.set("old", b"x", 60)
         store.set_and_delete([("a", b"1", 60), ("b", b"2", 60)], ["old", "absent"])

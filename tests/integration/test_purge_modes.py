@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.support.cluster import poll
+from tests.support.keys import STORE_KEYS
 from tests.support.processes import free_port
 
 SLOW_MS = 1500
@@ -140,3 +141,24 @@ def test_a_listing_fetched_before_a_purge_does_not_put_the_purged_copy_back(app,
     assert answers[0].get_json()["customers"][0]["id"] == customer_id
     after = client.get(url(customer_id))
     assert after.headers["X-Cache"] == "MISS"
+    # Nor is the page it fetched kept: it holds the purged customer.
+    assert client.get("/v1/customers?pageSize=6").headers["X-Cache"] == "MISS"
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_a_purge_deletes_every_cached_listing_page_holding_the_customer(app, emulator, redis_client, mode):
+    client = app.test_client()
+    pages = ["/v1/customers?pageSize=5", "/v1/customers?pageSize=10", "/v1/customers?pageSize=5&direction=desc"]
+    answers = [client.get(page) for page in pages]
+    customer_id = answers[0].get_json()["customers"][0]["id"]
+    holding = [page for page, answer in zip(pages, answers, strict=True)
+               if customer_id in {c["id"] for c in answer.get_json()["customers"]}]
+    assert len(holding) == 2
+    assert {client.get(page).headers["X-Cache"] for page in pages} == {"HIT"}
+    tag = STORE_KEYS.customer_pages(customer_id)
+    assert 0 < redis_client.pttl(tag) and len(redis_client.smembers(tag)) == 2  # bookkeeping that expires
+
+    assert client.delete(f"{url(customer_id)}/cache?mode={mode}").status_code == 204
+    after = {page: client.get(page).headers["X-Cache"] for page in pages}
+    assert after == {page: "MISS" if page in holding else "HIT" for page in pages}
+    assert customer_id in {c["id"] for c in client.get(pages[0]).get_json()["customers"]}

@@ -52,6 +52,22 @@ class TestCluster:
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
         assert cluster_app.test_client().delete(url() + "/cache").status_code == 204
 
+    def test_listing_tags_and_purges_span_the_slots(self, cluster_app, emulator):
+        """Pages and their customers' tag sets live in different slots; a purge reaches them all."""
+        client = cluster_app.test_client()
+        pages = ["/v1/customers?pageSize=20", "/v1/customers?pageSize=21"]
+        customer_id = client.get(pages[0]).get_json()["customers"][0]["id"]
+        client.get(pages[1])
+        assert {client.get(page).headers["X-Cache"] for page in pages} == {"HIT"}
+        for mode in ("soft", "hard"):
+            assert client.delete(f"{url(customer_id)}/cache?mode={mode}").status_code == 204
+            assert {client.get(page).headers["X-Cache"] for page in pages} == {"MISS"}
+        # Pages fetched again while a fetch begun before the purge may still run are not kept, nor
+        # is their copy of the purged customer.
+        report = client.get(f"{url(customer_id)}/cache").get_json()
+        assert (report["present"], report["purgedAt"] is not None) == (False, True)
+        assert client.get(pages[0]).headers["X-Cache"] == "MISS"
+
     def test_rate_limits_and_tokens_use_the_cluster(self, make_app, cluster_ports, emulator):
         keys = f"web:{hashlib.sha256(b'k').hexdigest()}"
         app = make_app(REDIS_URL=f"redis://{LOOPBACK}:{cluster_ports[0]}/0", REDIS_CLUSTER=True,
