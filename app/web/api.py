@@ -172,7 +172,8 @@ def get_customer_operation() -> dict[str, Any]:
                             "`customers.refresh` scope it is fetched now (`Cache-Status: ...; fwd=request`), one "
                             "fetch fleet-wide however many ask, unless a copy fetched within "
                             "`CACHE_REFRESH_SATISFIED_SECONDS` already answers it; such requests count against "
-                            "`RATELIMIT_REFRESH`. Without the scope it is ignored and `Cache-Status` says "
+                            "`RATELIMIT_REFRESH` (over it, answered from the cache with "
+                            "`detail=refresh-rate-limited`). Without the scope it is ignored and `Cache-Status` says "
                             "`detail=refresh-not-allowed`. Other directives are not acted on.",
              "schema": {"type": "string"}},
         ],

@@ -82,15 +82,13 @@ class CustomerLookup:
             purpose = purpose_of(headers.get(PURPOSE_HEADER))
             if not caller.may_read(customer_id):
                 raise Problem(CUSTOMER_NOT_ALLOWED, f"Customer {customer_id} is not allowed for this caller.")
-            refresh = asks_revalidation(headers.get("Cache-Control"))
-            if refresh and REFRESH_SCOPE in caller.scopes:
-                if self._refresh_limit is not None:
-                    self._refresh_limit.check(caller, client)
+            refused = self._refresh_refused(caller, client, headers.get("Cache-Control"))
+            if refused is None:
                 found = self._revalidated(customer_id, request_id)
             else:
                 found = self._look_up(customer_id, request_id)
-                if refresh and "; detail=" not in found.cache_status:  # a copy: answers may be shared
-                    found = replace(found, cache_status=found.cache_status + "; detail=refresh-not-allowed")
+                if refused and "; detail=" not in found.cache_status:  # a copy: answers may be shared
+                    found = replace(found, cache_status=f"{found.cache_status}; detail={refused}")
         except Problem as problem:
             return LookupAnswer(problem_answer(problem, request_id), caller, None)
         if not found.entry.found:
@@ -102,6 +100,24 @@ class CustomerLookup:
             self._audit.disclosed([(customer_id, result)], caller=caller.name, route=ROUTE, request_id=request_id,
                                   purpose=purpose)
         return LookupAnswer(answer, caller, found.cache)
+
+    def _refresh_refused(self, caller: Caller, client: str | None, cache_control: str | None) -> str | None:
+        """None when this lookup is to revalidate; else why not (``""``: it did not ask).
+
+        A refresh over ``RATELIMIT_REFRESH`` is answered as a plain lookup, not refused: the header
+        is a hint (some HTTP clients send ``no-cache`` on every request), and the limit is there to
+        protect Passport, which the cache does.
+        """
+        if not asks_revalidation(cache_control):
+            return ""
+        if REFRESH_SCOPE not in caller.scopes:
+            return "refresh-not-allowed"
+        if self._refresh_limit is not None:
+            try:
+                self._refresh_limit.check(caller, client)
+            except Problem:
+                return "refresh-rate-limited"
+        return None
 
     def _revalidated(self, customer_id: str, request_id: str) -> CustomerAnswer:
         """The customer fresh from Passport (or as fresh as a moment ago: one fetch for a storm)."""
