@@ -35,6 +35,9 @@ class PassportSettings:
     breaker_reset_seconds: float
     max_concurrency: int
     max_connections: int
+    max_in_flight: int  # per worker: Passport calls at once; more fail fast
+    retry_budget: float  # retries as a share of calls over a sliding window
+    max_retry_after_seconds: float  # the longest pause Passport may ask of the fleet
 
     @property
     def token_fetch_seconds(self) -> float:

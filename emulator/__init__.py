@@ -30,7 +30,8 @@ Test-only controls, under ``/_emulator/``, no auth, JSON in and out:
   forgets them all.
 - ``POST /faults`` ``{"target": "customers"|"tokens"|"list"|"patch"|"all" (default
   "customers"), "customer_id"?: only calls about that id, "status"?: int, "body"?: raw
-  string, "content_type"?: default application/json, "latency_ms"?: int, "times"?: int
+  string, "content_type"?: default application/json, "latency_ms"?: int, "times"?: int,
+  "retry_after"?: a Retry-After header for the answer (any text)
   (default unlimited)}`` -> 201 ``{"fault": {..., "fault_id"}, "active": n}``. Targets:
   customers = GET /v1/customers/<id>, list = GET /v1/customers (customer_id = its filter),
   patch = PATCH /v1/customers/<id>, tokens = both token endpoints. A fault applies after

@@ -15,7 +15,7 @@ MIN_STATUS = 100
 MAX_STATUS = 599
 MAX_LATENCY_MS = 60_000
 KNOWN_KEYS = frozenset(
-    {"target", "customer_id", "status", "body", "content_type", "latency_ms", "times"}
+    {"target", "customer_id", "status", "body", "content_type", "latency_ms", "times", "retry_after"}
 )
 
 
@@ -35,6 +35,7 @@ class Fault:
     content_type: str = DEFAULT_CONTENT_TYPE
     latency_ms: int = 0
     times: int | None = None
+    retry_after: str | None = None  # a Retry-After header for the answer (any text: tests send junk too)
 
     @property
     def answers(self) -> bool:
@@ -94,6 +95,7 @@ def parse_fault(payload: Any, fault_id: int) -> Fault:
         content_type=_str_field(payload, "content_type") or DEFAULT_CONTENT_TYPE,
         latency_ms=_int_field(payload, "latency_ms", 0, MAX_LATENCY_MS) or 0,
         times=_int_field(payload, "times", 1, 2**31),
+        retry_after=_str_field(payload, "retry_after"),
     )
 
 

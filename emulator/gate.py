@@ -40,14 +40,17 @@ def trace_headers() -> TraceHeaders:
 
 
 def fault_response(fault: Fault) -> Response:
-    """The response an answering fault asks for."""
+    """The response an answering fault asks for (with its ``Retry-After``, if it gave one)."""
     status = fault.status or HTTP_OK
     if fault.body is not None:
-        return Response(fault.body, status=status, content_type=fault.content_type)
-    if status < FIRST_ERROR_STATUS:
-        return Response(b"", status=status, content_type=fault.content_type)
-    response = passport_error(status, "injected fault")
-    response.content_type = fault.content_type
+        response = Response(fault.body, status=status, content_type=fault.content_type)
+    elif status < FIRST_ERROR_STATUS:
+        response = Response(b"", status=status, content_type=fault.content_type)
+    else:
+        response = passport_error(status, "injected fault")
+        response.content_type = fault.content_type
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = fault.retry_after
     return response
 
 

@@ -30,6 +30,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_befo
 from app import metrics, tracing
 from app.breaker import CircuitBreaker, CircuitOpen
 from app.observability import add_upstream_time
+from app.passport.back_pressure import FleetPause, InFlightLimit, RetryBudget, retry_after_seconds
 from app.passport.errors import (
     PassportBadResponse,
     PassportBusy,
@@ -37,6 +38,8 @@ from app.passport.errors import (
     PassportCredentialsRejected,
     PassportForbidden,
     PassportNotFound,
+    PassportOverloaded,
+    PassportPaused,
     PassportRateLimited,
     PassportRejectedRequest,
     PassportServerError,
@@ -58,8 +61,8 @@ LIST_PATH = "/v1/customers"
 USER_AGENT = "passport-bff/1"
 CHUNK_BYTES = 64 * 1024
 DEFAULT_MAX_CONNECTIONS = 100  # per worker (PASSPORT_MAX_CONNECTIONS)
-DEFAULT_RETRY_AFTER_SECONDS = 5
-MAX_RETRY_AFTER_SECONDS = 3600
+DEFAULT_MAX_RETRY_AFTER_SECONDS = 300.0
+PAUSED = "paused"
 
 
 STATUS_OUTCOMES = {200: "ok", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
@@ -103,6 +106,10 @@ class PassportClient:
         retries: int,
         retry_backoff_seconds: float,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pause: FleetPause | None = None,
+        in_flight: InFlightLimit | None = None,
+        retry_budget: RetryBudget | None = None,
+        max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).hostname or ""
@@ -115,6 +122,10 @@ class PassportClient:
         self._retries = retries
         self._retry_backoff = retry_backoff_seconds
         self._max_connections = max_connections
+        self._pause = pause
+        self._in_flight = in_flight
+        self._retry_budget = retry_budget
+        self._max_retry_after = max_retry_after_seconds
         self._session = self._new_session()
         self._get_template = self._session.prepare_request(requests.Request("GET", self.base_url))
         self._prepared_base_url = (self._get_template.url or self.base_url).rstrip("/")
@@ -134,6 +145,13 @@ class PassportClient:
         session.mount(self.base_url, BudgetedAdapter(pool_maxsize=self._max_connections, pool_block=True))
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         return session
+
+    @property
+    def state(self) -> str:
+        """For readiness: ``paused`` while Passport's pause is honoured, else the breaker's state."""
+        if self._pause is not None and self._pause.paused:
+            return PAUSED
+        return self.breaker.state
 
     def issue_token(self, request_id: str | None = None) -> TokenGrant:
         """Ask Passport for a new access token with our client credentials."""
@@ -165,10 +183,13 @@ class PassportClient:
         """GET ``path`` through the breaker, retrying what may succeed next time, within the deadline."""
         auth = {"Authorization": f"Bearer {access_token}"}
         deadline = time.monotonic() + self._deadline_seconds
+        budget = self._retry_budget
+        if budget is not None:
+            budget.called()
         retrying = Retrying(
             stop=stop_after_attempt(self._retries + 1) | stop_before_delay(self._deadline_seconds),
             wait=wait_random_exponential(multiplier=self._retry_backoff, max=MAX_BACKOFF_SECONDS),
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(lambda error: is_retryable(error) and (budget is None or budget.may_retry())),
             reraise=True,
         )
         return self._guarded(lambda: retrying(self._get_json, path, auth, request_id, deadline))
@@ -194,6 +215,23 @@ class PassportClient:
     ) -> tuple[int, bytes, Any]:
         """Make one call, measured: its duration and outcome go to the metrics and the request log."""
         endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
+        try:
+            probing = self._pause.admit() if self._pause is not None else False
+            if self._in_flight is not None:
+                with self._in_flight:
+                    return self._send_measured(endpoint, method, path, request_id, deadline, headers, json_body,
+                                               probing)
+        except (PassportPaused, PassportOverloaded) as refused:
+            outcome = "paused" if isinstance(refused, PassportPaused) else "overloaded"
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, outcome).inc()
+            raise
+        return self._send_measured(endpoint, method, path, request_id, deadline, headers, json_body, probing)
+
+    def _send_measured(
+        self, endpoint: str, method: str, path: str, request_id: str | None, deadline: float,
+        headers: dict[str, str] | None, json_body: Any, probing: bool,
+    ) -> tuple[int, bytes, Any]:
+        """One call, with its span, metrics and time; Passport's pauses heard and shared."""
         started = time.perf_counter()
         outcome = "unreachable"
         route = tracing.passport_route(path)
@@ -204,6 +242,7 @@ class PassportClient:
         tracing.inject(span, sent)  # Passport's trace joins ours
         try:
             status, content, headers = self._send_once(method, path, request_id, deadline, sent, json_body)
+            self._hear_back_pressure(status, headers, probing)
             outcome = outcome_for_status(status)
             tracing.end_client_span(span, status)
             return status, content, headers
@@ -218,6 +257,15 @@ class PassportClient:
             metrics.UPSTREAM_REQUESTS.labels(endpoint, outcome).inc()
             metrics.UPSTREAM_DURATION.labels(endpoint).observe(elapsed)
             add_upstream_time(elapsed)
+
+    def _hear_back_pressure(self, status: int, headers: Any, probing: bool) -> None:
+        """A 429, or a 503 with ``Retry-After``, pauses the fleet; the probe's other answers lift it."""
+        if self._pause is None:
+            return
+        if status == 429 or (status == 503 and headers.get("Retry-After")):
+            self._pause.pause(headers.get("Retry-After"))
+        elif probing:
+            self._pause.resume()
 
     def _prepare(
         self, method: str, path: str, headers: dict[str, str], json_body: Any = None
@@ -291,8 +339,7 @@ class PassportClient:
             raise PassportUnreachable(f"body broken: {type(exc).__name__}") from None
         return b"".join(chunks)
 
-    @staticmethod
-    def _raise_for_status(status: int, headers: Any) -> None:
+    def _raise_for_status(self, status: int, headers: Any) -> None:
         """Translate a non-200 status into this module's exceptions."""
         if status == 200:
             return
@@ -303,7 +350,8 @@ class PassportClient:
         if status == 401:
             raise PassportUnauthorized("access token refused")
         if status == 429:
-            raise PassportRateLimited(_retry_after_seconds(headers.get("Retry-After")))
+            raise PassportRateLimited(math.ceil(retry_after_seconds(headers.get("Retry-After"),
+                                                                    self._max_retry_after, time.time())))
         if 400 <= status < 500:
             raise PassportRejectedRequest(f"answered {status}")
         if status >= 500:
@@ -343,8 +391,3 @@ def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-def _retry_after_seconds(value: str | None) -> int:
-    """Read a delta-seconds Retry-After (RFC 9110 §10.2.3), bounded; a date or junk gets a default."""
-    if value and value.strip().isdigit():
-        return max(1, min(MAX_RETRY_AFTER_SECONDS, int(value.strip())))
-    return DEFAULT_RETRY_AFTER_SECONDS

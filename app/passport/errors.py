@@ -9,6 +9,8 @@
      ├── PassportCredentialsRejected the token endpoint refused our client credentials
      ├── PassportRejectedRequest     any other 4xx
      ├── PassportRateLimited         429, with the Retry-After Passport asked for
+     │    └── PassportPaused         not called: Passport asked the fleet for a pause (back_pressure)
+     ├── PassportOverloaded          not called: this worker's calls in flight are at their cap
      ├── PassportServerError         5xx
      ├── PassportTimeout             no (complete) answer within the configured time
      ├── PassportUnreachable         connection refused, reset or broken mid-answer
@@ -51,6 +53,14 @@ class PassportRateLimited(PassportError):
         self.retry_after = retry_after
 
 
+class PassportPaused(PassportRateLimited):
+    """Not called: the fleet honours a pause Passport asked for (``app.passport.back_pressure``)."""
+
+
+class PassportOverloaded(PassportError):
+    """Not called: this worker already has ``PASSPORT_MAX_IN_FLIGHT`` calls to Passport in flight."""
+
+
 class PassportServerError(PassportError):
     def __init__(self, status: int) -> None:
         super().__init__(f"answered {status}")
@@ -88,7 +98,7 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
 
 def is_passport_failure(error: BaseException) -> bool:
-    return isinstance(error, PASSPORT_FAILURES) and not isinstance(error, PassportBusy)
+    return isinstance(error, PASSPORT_FAILURES) and not isinstance(error, (PassportBusy, PassportPaused))
 
 
 def is_retryable(error: BaseException) -> bool:

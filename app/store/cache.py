@@ -103,6 +103,16 @@ class CacheKeys:
         """When the customer was last purged, kept while a fetch begun before it may still be running."""
         return f"{self._base}:customer-purged:{{{customer_id}}}"
 
+    @property
+    def passport_not_before(self) -> str:
+        """When the fleet may call Passport again, after it asked for a pause (Retry-After)."""
+        return f"{self._base}:passport-not-before"
+
+    @property
+    def passport_probe(self) -> str:
+        """Taken by the one call that probes Passport once its pause is over."""
+        return f"{self._base}:passport-probe"
+
     def list_page(self, query_digest: str) -> str:
         return f"{self._base}:list:{query_digest}"
 

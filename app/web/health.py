@@ -75,7 +75,7 @@ def init_app(app: Flask, strict_checks: frozenset[str]) -> None:
 
 def readiness_checks(parts: Services) -> dict[str, str]:
     """Run each readiness check; never raise."""
-    return {"redis": redis_check(parts), "passport": parts.passport.breaker.state, "token": token_check(parts)}
+    return {"redis": redis_check(parts), "passport": parts.passport.state, "token": token_check(parts)}
 
 
 def redis_check(parts: Services) -> str:

@@ -119,8 +119,9 @@ class HealthSchema(ma.Schema):
 
 class ReadinessChecksSchema(ma.Schema):
     redis = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable", "not-configured"]))
-    passport = fields.String(required=True, validate=validate.OneOf([CLOSED, OPEN, HALF_OPEN]),
-                             metadata={"description": "State of the circuit breaker toward Passport."})
+    passport = fields.String(required=True, validate=validate.OneOf([CLOSED, OPEN, HALF_OPEN, "paused"]),
+                             metadata={"description": "State of the circuit breaker toward Passport, or `paused` "
+                                                      "while a pause Passport asked for (Retry-After) is honoured."})
     token = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
 
 

@@ -60,6 +60,7 @@ UPSTREAM_BAD_RESPONSE = ProblemType("upstream-bad-response", 502, "Passport sent
 UPSTREAM_UNREACHABLE = ProblemType("upstream-unreachable", 502, "Passport could not be reached")
 UPSTREAM_TIMEOUT = ProblemType("upstream-timeout", 504, "Passport did not answer in time")
 UPSTREAM_RATE_LIMITED = ProblemType("upstream-rate-limited", 503, "Passport is rate limiting us")
+UPSTREAM_BUSY = ProblemType("upstream-busy", 503, "Too many calls to Passport in flight")
 UPSTREAM_CIRCUIT_OPEN = ProblemType("upstream-circuit-open", 503, "Passport is failing; not calling it for now")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error", "The server failed to complete the request.")
 
@@ -109,6 +110,8 @@ PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, 
     passport_errors.PassportServerError: (UPSTREAM_ERROR, "Passport failed to answer."),
     passport_errors.PassportTimeout: (UPSTREAM_TIMEOUT, "Passport did not answer within the time limit."),
     passport_errors.PassportBusy: (UPSTREAM_TIMEOUT, "No connection to Passport came free within the time limit."),
+    passport_errors.PassportPaused: (UPSTREAM_RATE_LIMITED, "Passport asked for a pause; not calling it until then."),
+    passport_errors.PassportOverloaded: (UPSTREAM_BUSY, "Too many calls to Passport in flight; retry shortly."),
     passport_errors.PassportUnreachable: (UPSTREAM_UNREACHABLE, "The connection to Passport failed."),
     passport_errors.PassportBadResponse: (UPSTREAM_BAD_RESPONSE, "Passport's answer failed validation."),
     passport_errors.PassportCircuitOpen: (UPSTREAM_CIRCUIT_OPEN, "Passport failed repeatedly; retry later."),
@@ -132,6 +135,8 @@ def problem_from_passport(error: passport_errors.PassportError) -> Problem:
     headers = {}
     if isinstance(error, (passport_errors.PassportRateLimited, passport_errors.PassportCircuitOpen)):
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, passport_errors.PassportOverloaded):
+        headers["Retry-After"] = "1"
     return Problem(kind, detail, headers)
 
 

@@ -12,6 +12,7 @@ from flask import Flask, current_app
 
 from app.breaker import CircuitBreaker
 from app.metrics import record_breaker_state
+from app.passport.back_pressure import FleetPause, InFlightLimit, RetryBudget
 from app.passport.client import PassportClient
 from app.passport.customers import PassportCustomers
 from app.passport.tokens import TokenProvider, account_for
@@ -62,7 +63,7 @@ def build_near_cache(redis_settings: RedisSettings, cache: CacheSettings, client
     return NearCache(client, keys.customer_prefix, cache.near_max_entries).start()
 
 
-def build_passport(passport: PassportSettings) -> PassportClient:
+def build_passport(passport: PassportSettings, store: CacheStore, keys: CacheKeys) -> PassportClient:
     breaker = CircuitBreaker("passport", passport.breaker_failures, passport.breaker_reset_seconds,
                              on_state=record_breaker_state)
     if not (passport.base_url and passport.client_id and passport.client_secret):
@@ -79,6 +80,10 @@ def build_passport(passport: PassportSettings) -> PassportClient:
         retries=passport.retries,
         retry_backoff_seconds=passport.retry_backoff_seconds,
         max_connections=passport.max_connections,
+        pause=FleetPause(store, keys, passport.max_retry_after_seconds),
+        in_flight=InFlightLimit(passport.max_in_flight),
+        retry_budget=RetryBudget(passport.retry_budget),
+        max_retry_after_seconds=passport.max_retry_after_seconds,
     )
 
 
@@ -101,7 +106,7 @@ def build_services(settings: Settings) -> Services:
     cache, passport_settings = settings.cache, settings.passport
     keys = CacheKeys(cache.key_prefix)
     store = build_store(settings.redis, cache, keys)
-    passport = build_passport(passport_settings)
+    passport = build_passport(passport_settings, store, keys)
     locks = LockKeeper(store, cache.lock_lease_seconds)
     tokens = TokenProvider(
         passport.issue_token,

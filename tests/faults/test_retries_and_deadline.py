@@ -2,7 +2,9 @@
 
 ``PASSPORT_RETRIES`` extra attempts for connection errors and Passport 502/503/504 only (not 500,
 not timeouts, which would double the load on a slow Passport), all inside
-``PASSPORT_DEADLINE_SECONDS``. The breaker threshold is set out of reach so it never interferes.
+``PASSPORT_DEADLINE_SECONDS``. The breaker threshold is set out of reach so it never interferes, and
+the retry budget (``PASSPORT_RETRY_BUDGET``) allows every call all its retries, so that these tests
+count attempts per call (the budget has its own test, ``tests/integration/test_passport_bulkhead.py``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ SETTINGS = {
     "PASSPORT_RETRY_BACKOFF_SECONDS": 0.05,
     "PASSPORT_TIMEOUT_SECONDS": READ_TIMEOUT_SECONDS,
     "PASSPORT_BREAKER_FAILURES": 1000,
+    "PASSPORT_RETRY_BUDGET": 10,
 }
 TIGHT_DEADLINE_SECONDS = 1.0
 SLOW_ERROR_LATENCY_MS = 400

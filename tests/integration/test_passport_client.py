@@ -110,12 +110,16 @@ def test_redirects_are_not_followed():
         assert upstream.connections == 1
 
 
-def test_retry_after_of_a_429_is_bounded_and_read():
+@pytest.mark.parametrize(("retry_after", "seconds"), [
+    ("999999", 300), ("7", 7), ("-5", 5), ("soon", 5), ("", 5), ("Wed, 21 Oct 2015 07:28:00 GMT", 1)])
+def test_retry_after_of_a_429_is_read_and_clamped_to_the_configured_maximum(retry_after, seconds):
+    """PASSPORT_MAX_RETRY_AFTER_SECONDS (300 by default) bounds a huge one; junk, negative and
+    missing get 5 s; an HTTP date already past, 1 s."""
     from app.passport.errors import PassportRateLimited
-    with scripted_upstream(respond(429, b"", {"Retry-After": "999999", "Content-Length": "0"})) as upstream:
+    with scripted_upstream(respond(429, b"", {"Retry-After": retry_after, "Content-Length": "0"})) as upstream:
         with pytest.raises(PassportRateLimited) as excinfo:
             client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
-    assert excinfo.value.retry_after == 3600
+    assert excinfo.value.retry_after == seconds
 
 
 def test_server_errors_open_the_breaker_and_then_nothing_is_sent():

@@ -22,6 +22,8 @@ EXPECTED_STATUS = [
     (passport_errors.PassportUnreachable("x"), 502),
     (passport_errors.PassportBadResponse("x"), 502),
     (passport_errors.PassportCircuitOpen(3), 503),
+    (passport_errors.PassportPaused(4), 503),
+    (passport_errors.PassportOverloaded("x"), 503),
 ]
 
 
@@ -44,7 +46,8 @@ def test_every_passport_error_class_has_a_mapping():
     assert defined - {passport_errors.PassportError} == leaf_classes
 
 
-@pytest.mark.parametrize("error", [passport_errors.PassportRateLimited(7), passport_errors.PassportCircuitOpen(7)])
+@pytest.mark.parametrize("error", [passport_errors.PassportRateLimited(7), passport_errors.PassportCircuitOpen(7),
+                                   passport_errors.PassportPaused(7)])
 def test_retry_after_is_passed_on(app, error):
     with app.test_request_context():
         response = errors.handle_passport_error(error)
