@@ -110,9 +110,11 @@ class Config:
             breaker_reset_seconds=env.number("PASSPORT_BREAKER_RESET_SECONDS", 10.0, minimum=0.1),
             max_concurrency=env.integer("PASSPORT_MAX_CONCURRENCY", 8, minimum=1, maximum=64),
             # Per worker: connections held open toward Passport; more calls wait within their attempt.
-            max_connections=(connections := env.integer("PASSPORT_MAX_CONNECTIONS", 100, minimum=1, maximum=10_000)),
-            # Per worker: calls in flight past this fail at once (503, or the stale copy) instead of piling up.
-            max_in_flight=env.integer("PASSPORT_MAX_IN_FLIGHT", 4 * connections, minimum=1, maximum=100_000),
+            max_connections=env.integer("PASSPORT_MAX_CONNECTIONS", 100, minimum=1, maximum=10_000),
+            # Per worker: calls in flight past this fail at once (503, or the stale copy) instead of piling
+            # up. By default as many as the worker serves requests at once: lower it to shield Passport.
+            max_in_flight=env.integer("PASSPORT_MAX_IN_FLIGHT", read_server(env).worker_concurrency, minimum=1,
+                                      maximum=100_000),
             # Retries stay under this share of the calls of the last 10 s (per worker; 2 = two per call).
             retry_budget=env.number("PASSPORT_RETRY_BUDGET", 0.1, minimum=0.0, maximum=10.0),
             # Passport's Retry-After is honoured fleet-wide up to this long (a longer or broken one is clamped).
