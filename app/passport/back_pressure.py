@@ -112,6 +112,13 @@ class FleetPause:
         log.warning("Passport asked for a pause of %.0f s: no worker calls it before then", seconds)
         return seconds
 
+    def probe_failed(self) -> None:
+        """The probe got no answer (timeout, connection error): free the probe for the next call."""
+        try:
+            self._store.delete(self._probe_key)
+        except StoreUnavailable:
+            self._store_down()
+
     def resume(self) -> None:
         """The probe was answered: lift the pause for the whole fleet."""
         self._local_until = 0.0

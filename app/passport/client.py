@@ -251,6 +251,8 @@ class PassportClient:
                 outcome = ("busy" if isinstance(exc, PassportBusy) else "timeout" if isinstance(exc, PassportTimeout)
                            else "bad_response")
             tracing.end_client_span(span, error=exc)
+            if probing and self._pause is not None:
+                self._pause.probe_failed()  # no answer to judge by: let the next call probe at once
             raise
         finally:
             elapsed = time.perf_counter() - started

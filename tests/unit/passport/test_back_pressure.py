@@ -128,3 +128,12 @@ def test_retries_stay_within_their_share_of_the_calls():
     assert allowed == 10
     clock.advance(RETRY_WINDOW_SECONDS + 1)  # the window moved on: only the floor is left
     assert sum(budget.may_retry() for _ in range(10)) == MIN_RETRIES
+
+
+def test_a_probe_that_got_no_answer_lets_the_next_call_probe_at_once(store, clock):
+    first, second = worker(store, clock), worker(store, clock)
+    first.pause("10")
+    clock.advance(10)
+    assert first.admit() is True
+    first.probe_failed()  # a timeout, a reset: nothing learnt
+    assert second.admit() is True
