@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 
 from app.passport.errors import PassportOverloaded, PassportPaused
@@ -37,6 +38,16 @@ DEFAULT_RETRY_AFTER_SECONDS = 5  # a 429 without a usable Retry-After
 PROBE_WINDOW_SECONDS = 10.0  # the pause outlives T by this much: the probe's time to answer
 RETRY_WINDOW_SECONDS = 10.0
 MIN_RETRIES = 3
+READING_FRESH_SECONDS = 0.1  # a pause read along with the request's own read serves its first call
+
+# The pause as this request's first store read found it (monotonic time, value): a miss then asks
+# Passport without another round trip to learn whether it may (app.policy.customers reads it).
+_reading: ContextVar[tuple[float, bytes | None] | None] = ContextVar("passport_pause_reading", default=None)
+
+
+def note_pause_reading(value: bytes | None) -> None:
+    """Remember the pause's value, read just now in the same round trip as the request's entry."""
+    _reading.set((time.monotonic(), value))
 
 
 def retry_after_seconds(value: str | None, maximum: float, now: float) -> float:
@@ -82,7 +93,7 @@ class FleetPause:
         if now < self._local_until:
             raise PassportPaused(math.ceil(self._local_until - now))
         try:
-            raw = self._store.get(self._key)
+            raw = self._recent_reading()
             if raw is None:
                 return False
             until = float(raw)
@@ -97,6 +108,16 @@ class FleetPause:
             return False
         except ValueError:
             return False  # an unreadable value: no pause
+
+    def _recent_reading(self) -> bytes | None:
+        """The pause's value: as read with this request's entry a moment ago (used once), else now."""
+        reading = _reading.get()
+        if reading is not None:
+            _reading.set(None)
+            read_at, value = reading
+            if time.monotonic() - read_at < READING_FRESH_SECONDS:
+                return value
+        return self._store.get(self._key)
 
     def pause(self, retry_after: str | None) -> float:
         """Passport asked for a pause: share it; returns its length in seconds."""

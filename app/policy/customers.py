@@ -36,6 +36,7 @@ from enum import Enum
 
 from app import metrics
 from app.passport import errors as passport_errors
+from app.passport.back_pressure import note_pause_reading
 from app.passport.customers import PassportCustomers
 from app.passport.errors import (
     PassportBadResponse,
@@ -109,6 +110,7 @@ class StoreRead:
 
     entry: CachedCustomer | None
     store_available: bool = True
+    lock: StoreLock | None = None  # taken by the read itself, the entry being absent (read_or_lock)
 
 
 def encode_failure(error: PassportError, at: float) -> bytes:
@@ -207,21 +209,52 @@ class CustomerService:
         except PassportError:
             self._errors.inc()
             raise
+        finally:
+            if read is not None:
+                self.release(read)
 
     def refresh(self, customer_id: str, request_id: str | None, read: StoreRead | None = None) -> CustomerAnswer:
         """``lookup``, for an answer nobody is given (a purge's refetch): not counted as a lookup."""
+        own_read = read is None
         if read is None:
             read = self.read(customer_id)
-        if not read.store_available:
-            return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
-        return self._resolve(customer_id, read.entry, request_id)
+        try:
+            if not read.store_available:
+                return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
+            return self._resolve(customer_id, read.entry, request_id, held=read.lock)
+        finally:
+            if own_read:
+                self.release(read)
 
     def read(self, customer_id: str) -> StoreRead:
-        """Read the customer's entry (near cache first); a store failure is part of the answer."""
+        """Read the customer's entry (near cache first); a store failure is part of the answer.
+
+        Why one script and not a ``GET``: when the entry is absent the customer's fetch lock is taken
+        in the same round trip (and, on a single Redis, Passport's fleet-wide pause read along), so
+        that a miss costs two Redis round trips — this one and the store that releases the lock —
+        instead of a read, a lock, a second read and a pause check. The caller must hand the read
+        to ``lookup`` (or ``release``), which uses the lock or gives it back.
+        """
+        key = self._keys.customer(customer_id)
+        near = self._store.cached(key)
+        if near is not None:  # the hot path: this worker's copy, no store call, no lock made
+            return StoreRead(decode_entry(near))
+        lock = self._new_lock(customer_id)
         try:
-            return StoreRead(decode_entry(self._store.get(self._keys.customer(customer_id))))
+            found = self._store.read_or_lock(key, lock.key, lock.owner, self._locks.lease_seconds,
+                                             self._keys.passport_not_before)
         except StoreUnavailable:
             return StoreRead(None, store_available=False)
+        if found.extra_read:
+            note_pause_reading(found.extra)
+        if found.locked:
+            self._locks.adopt(lock)
+        return StoreRead(decode_entry(found.value), lock=lock if found.locked else None)
+
+    def release(self, read: StoreRead) -> None:
+        """Give back the lock a read took, unless its fetch used (and released) it."""
+        if read.lock is not None:
+            self._release(read.lock)
 
     def revalidate(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         """A caller asked for the customer fresh from Passport (``Cache-Control: no-cache``).
@@ -240,6 +273,12 @@ class CustomerService:
 
     def _revalidated(self, customer_id: str, request_id: str | None) -> CustomerAnswer:
         read = self.read(customer_id)
+        try:
+            return self._revalidated_from(customer_id, request_id, read)
+        finally:
+            self.release(read)
+
+    def _revalidated_from(self, customer_id: str, request_id: str | None, read: StoreRead) -> CustomerAnswer:
         if not read.store_available:
             return self._coalesced(customer_id, lambda: self._fetch_bypassing_store(customer_id, request_id))
         now = self._clock()
@@ -248,6 +287,9 @@ class CustomerService:
         if entry is not None and entry.fetched_at >= newer_than and entry.is_fresh(now):
             status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="refreshed-recently")
             return answer(entry, CacheResult.HIT, now, status)
+        if read.lock is not None:  # the fleet's one fetch is ours (see _resolve)
+            return self._fetch_under_lock(customer_id, request_id, entry, newer_than=newer_than, forward="request",
+                                          held=read.lock)
         return self._coalesced(customer_id, lambda: self._fetch_under_lock(
             customer_id, request_id, entry, newer_than=newer_than, forward="request"))
 
@@ -381,12 +423,15 @@ class CustomerService:
                            self._policy.stale_windows, self._clock())
 
     def _resolve(self, customer_id: str, entry: CachedCustomer | None, request_id: str | None,
-                 spread: bool = False) -> CustomerAnswer:
+                 spread: bool = False, held: StoreLock | None = None) -> CustomerAnswer:
         """Answer from the entry read for ``customer_id`` (None if absent), fetching when needed
-        (``spread``: one of many written together, whose freshness is jittered)."""
+        (``spread``: one of many written together, whose freshness is jittered; ``held``: the
+        customer's lock, taken by the read)."""
         now = self._clock()
         action = decide(entry, now, self._policy.stale_windows)
         if action is Action.FETCH or entry is None:
+            if held is not None:  # the fleet's one fetch is ours: this process's others wait on the lock
+                return self._fetch_under_lock(customer_id, request_id, entry, spread=spread, held=held)
             return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry,
                                                                                 spread=spread))
         if action is Action.SERVE:
@@ -416,12 +461,19 @@ class CustomerService:
     def _fetch_under_lock(
         self, customer_id: str, request_id: str | None, stale: CachedCustomer | None,
         newer_than: float | None = None, forward: str = "miss", spread: bool = False,
+        held: StoreLock | None = None,
     ) -> CustomerAnswer:
         """Fetch while holding the customer's lock, or wait (bounded) for whoever holds it.
 
         ``newer_than``: only a copy fetched since then is what was asked for (a caller's refresh);
-        ``forward`` is why Passport is asked (``Cache-Status``'s ``fwd``).
+        ``forward`` is why Passport is asked (``Cache-Status``'s ``fwd``); ``held``: the lock, taken
+        by the read that found no entry — nothing can have been stored since, so fetch at once.
         """
+        if held is not None and self._locks.holds(held):
+            try:
+                return self._fetch_answer(customer_id, request_id, stale, held, forward, spread)
+            finally:
+                self._release(held)
         lock = self._new_lock(customer_id)
         waiting_since = self._clock()
         try:

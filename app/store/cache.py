@@ -54,6 +54,17 @@ redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('del', KEYS[2])
 return 1
 """
+# Read a value; if there is none, take its lock (SET NX PX) in the same round trip. A third key,
+# when given, is read too (Passport's fleet-wide pause, on a single Redis; a Cluster keeps it in
+# another slot, so there the caller reads it apart). Lua's false is Redis's nil in the reply.
+READ_OR_LOCK = """
+local value = redis.call('get', KEYS[1])
+local extra = false
+if #KEYS > 2 then extra = redis.call('get', KEYS[3]) end
+if value then return {value, 0, extra} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, 1, extra} end
+return {false, 0, extra}
+"""
 # Set some keys and delete others at once: KEYS are the keys to set, then the keys to delete;
 # ARGV[1] says how many to set, then a value and a time to live (ms) for each (one slot).
 SET_AND_DELETE = """
@@ -66,6 +77,17 @@ return sets
 
 class StoreUnavailable(Exception):
     """The store cannot be reached now; callers fall back to working without it."""
+
+
+@dataclass(frozen=True)
+class ReadOrLock:
+    """What ``read_or_lock`` found: the value (None: absent), whether the lock was taken for us,
+    and the extra key's value (``extra_read`` False when it was not read in that round trip)."""
+
+    value: bytes | None
+    locked: bool
+    extra: bytes | None = None
+    extra_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,14 @@ class CacheStore(Protocol):
     def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
         """Set ``key`` and delete ``lock_key``, only while ``lock_key`` holds ``owner``; True if done."""
 
+    def cached(self, key: str) -> bytes | None:
+        """``key``'s value if this process holds a copy (the near cache), without asking the store."""
+
+    def read_or_lock(self, key: str, lock_key: str, owner: bytes, ttl_seconds: float,
+                     extra_key: str | None = None) -> ReadOrLock:
+        """Read ``key``; when it is absent, take ``lock_key`` for ``owner`` in the same call (one slot).
+        ``extra_key`` is read along when the store can do it in the same round trip."""
+
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         """Set ``(key, value, ttl)`` for each of ``sets`` and delete ``deletes``, all at once (one slot)."""
 
@@ -190,6 +220,8 @@ class RedisStore:
         self._compare_and_delete = client.register_script(COMPARE_AND_DELETE)
         self._compare_and_expire = client.register_script(COMPARE_AND_EXPIRE)
         self._set_if_held = client.register_script(SET_IF_HELD)
+        self._read_or_lock = client.register_script(READ_OR_LOCK)
+        self._cluster = isinstance(client, RedisCluster)
         self._set_and_delete = client.register_script(SET_AND_DELETE)
 
     def get(self, key: str) -> bytes | None:
@@ -246,6 +278,25 @@ class RedisStore:
         self._forget_near(key)
         return bool(self._run("set_if_held", key, lambda: self._set_if_held(
             keys=[key, lock_key], args=[value, _millis(ttl_seconds), owner])))
+
+    def cached(self, key: str) -> bytes | None:
+        return self.near.get(key) if self.near is not None else None
+
+    def read_or_lock(self, key: str, lock_key: str, owner: bytes, ttl_seconds: float,
+                     extra_key: str | None = None) -> ReadOrLock:
+        near = self.near
+        if near is not None:
+            value = near.get(key)
+            if value is not None:
+                return ReadOrLock(value, False)
+        sequence = near.sequence() if near is not None else 0
+        keys = [key, lock_key] if extra_key is None or self._cluster else [key, lock_key, extra_key]
+        reply = self._run("read_or_lock", key, lambda: self._read_or_lock(
+            keys=keys, args=[owner, _millis(ttl_seconds)]))
+        value, locked, extra = stored_bytes(reply[0]), bool(reply[1]), stored_bytes(reply[2])
+        if value is not None and near is not None:
+            near.put(key, value, sequence)
+        return ReadOrLock(value, locked, extra, extra_read=len(keys) > 2)
 
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         keys = [key for key, _, _ in sets] + deletes
@@ -404,6 +455,22 @@ class MemoryStore:
                 return False
             self._put(key, value, ttl_seconds)
             return True
+
+    def cached(self, key: str) -> bytes | None:
+        """An in-process store is its own copy: ``read_or_lock`` does the reading."""
+        return None
+
+    def read_or_lock(self, key: str, lock_key: str, owner: bytes, ttl_seconds: float,
+                     extra_key: str | None = None) -> ReadOrLock:
+        with self._lock:
+            value = self._live_value(key)
+            extra = self._live_value(extra_key) if extra_key is not None else None
+            if value is not None:
+                return ReadOrLock(value, False, extra, extra_key is not None)
+            if self._live_value(lock_key) is not None:
+                return ReadOrLock(None, False, extra, extra_key is not None)
+            self._put(lock_key, owner, ttl_seconds)
+            return ReadOrLock(None, True, extra, extra_key is not None)
 
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from app.store.cache import CacheStore, KeyInfo
+from app.store.cache import CacheStore, KeyInfo, ReadOrLock
 
 
 class EncryptedStore:
@@ -55,6 +55,15 @@ class EncryptedStore:
         if sealed is None or self._open(sealed) != owner:
             return False
         return self.inner.set_if_held(key, self._fernet.encrypt(value), ttl_seconds, lock_key, sealed)
+
+    def cached(self, key: str) -> bytes | None:
+        return self._open(self.inner.cached(key))
+
+    def read_or_lock(self, key: str, lock_key: str, owner: bytes, ttl_seconds: float,
+                     extra_key: str | None = None) -> ReadOrLock:
+        """The lock's owner sealed like every value; what comes back opened."""
+        found = self.inner.read_or_lock(key, lock_key, self._fernet.encrypt(owner), ttl_seconds, extra_key)
+        return ReadOrLock(self._open(found.value), found.locked, self._open(found.extra), found.extra_read)
 
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         self.inner.set_and_delete([(key, self._fernet.encrypt(value), ttl) for key, value, ttl in sets], deletes)

@@ -75,6 +75,12 @@ class LockKeeper:
             self._ensure_running()
         return taken
 
+    def adopt(self, lock: StoreLock) -> None:
+        """``lock`` was taken by another store call (``read_or_lock``): renew it from now on."""
+        with self._mutex:
+            self._held.add(lock)
+        self._ensure_running()
+
     def released_with(self, lock: StoreLock) -> None:
         """``lock`` was released by another store call (the one that stored the fetched entry)."""
         with self._mutex:

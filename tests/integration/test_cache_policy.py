@@ -283,23 +283,33 @@ class TestCoalescing:
         assert second.headers["Cache-Status"] == "passport-bff; fwd=miss; collapsed"
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
 
-    def test_an_entry_stored_between_the_read_and_the_lock_is_served_not_fetched_again(
+    def test_a_miss_costs_two_store_calls_the_read_that_locks_and_the_store_that_releases(
             self, make_app, emulator, redis_client, monkeypatch):
-        """A request read the customer as missing; before it took the lock, another process
-        fetched, stored and released: the lock is free, but the answer is that entry."""
-        late, other = make_app(), make_app().test_client()
-        store = services.of(late).store
-        real_add = store.add
-
-        def other_process_stores_first(key, *args):
-            if "customer-lock" in key:
-                assert other.get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
-            return real_add(key, *args)
-
-        monkeypatch.setattr(store, "add", other_process_stores_first)
-        answer = late.test_client().get(url())
-        assert (answer.status_code, answer.headers["Cache-Status"]) == (200, "passport-bff; fwd=miss; collapsed")
+        """The read finds nothing and takes the fetch lock in the same script (READ_OR_LOCK), so no
+        other fetch can store between the read and the lock, and nothing need be read again; the
+        fetched entry is stored and the lock released in one more (SET_IF_HELD). Passport's
+        fleet-wide pause is read along with the entry, so asking Passport costs no call either."""
+        app = make_app()
+        app.test_client().get(url(UNKNOWN_ID))  # the Passport token is now in this process
+        store = services.of(app).store
+        calls: list[str] = []
+        for name in ("get", "get_many", "add", "set", "delete", "delete_if_equal", "read_or_lock", "set_if_held",
+                     "set_and_delete"):
+            real = getattr(store, name)
+            monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
+        assert app.test_client().get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
+        assert calls == ["read_or_lock", "set_if_held"]
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
+        assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+
+    def test_a_read_that_took_the_lock_for_nothing_gives_it_back(self, make_app, emulator, redis_client):
+        """A request whose read took the lock but whose answer came another way (a fetch of this
+        process already in flight) releases it: no lock outlives the request."""
+        app = make_app()
+        customers = services.of(app).customers
+        read = customers.read(DOCS_CUSTOMER_ID)
+        assert read.lock is not None and redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        customers.release(read)
         assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
 
     def test_waiters_share_the_failure_of_the_fetch_they_waited_for(self, make_app, emulator, redis_client):

@@ -269,18 +269,19 @@ class TestOnlyWhatIsNotAPlainLookupGoesToFlask:
 class TestNothingIsDoneTwice:
     """What the fast path did for a lookup is not done again, whoever answers it."""
 
-    def test_a_miss_reads_the_store_once_before_its_fetch_lock(self, app, emulator, monkeypatch):
-        # The fast path's read is not repeated by Flask; the second read comes after the fetch lock
-        # is taken (an entry another fetch stored in between is served, not fetched again).
+    def test_a_miss_reads_the_store_once_and_takes_its_fetch_lock_in_that_read(self, app, emulator, monkeypatch):
+        # The fast path's read is not repeated by Flask, and it is the read that takes the fetch
+        # lock (READ_OR_LOCK): nothing can be stored between them, so nothing is read again.
         store = services.of(app).store
         reads: list[str] = []
-        real_get, real_add = store.get, store.add
-        monkeypatch.setattr(store, "get", lambda key: reads.append(key) or real_get(key))
-        monkeypatch.setattr(store, "add", lambda key, *args: reads.append(key) or real_add(key, *args))
+        real_get, real_add, real_read_or_lock = store.get, store.add, store.read_or_lock
+        monkeypatch.setattr(store, "get", lambda key: reads.append(f"get {key}") or real_get(key))
+        monkeypatch.setattr(store, "add", lambda key, *args: reads.append(f"add {key}") or real_add(key, *args))
+        monkeypatch.setattr(store, "read_or_lock", lambda key, *args: reads.append(f"read_or_lock {key}")
+                            or real_read_or_lock(key, *args))
         assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
-        entry, lock = (STORE_KEYS.customer(DOCS_CUSTOMER_ID),
-                       STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
-        assert [key for key in reads if key in (entry, lock)] == [entry, lock, entry]
+        entry, lock = (STORE_KEYS.customer(DOCS_CUSTOMER_ID), STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        assert [call for call in reads if call.endswith((entry, lock))] == [f"read_or_lock {entry}"]
 
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):
         client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, RATELIMIT_DEFAULT="3 per minute").test_client()
