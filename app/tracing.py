@@ -30,8 +30,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from app import metrics
+from app.failure_report import FailureReport
 from config.settings import TracingSettings
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,6 @@ T = TypeVar("T")
 
 PROPAGATOR = TraceContextTextMapPropagator()  # W3C trace context only: baggage could carry personal data
 INSTRUMENTATION = "passport_bff"
-FAILURE_REPORT_SECONDS = 60.0
 UUID_SEGMENT = re.compile(r"/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?=/|$)")
 
 _tracer: trace.Tracer | None = None
@@ -224,30 +222,13 @@ def exporter_for(settings: TracingSettings) -> Any:
     ))
 
 
-class FailureReport:
-    """Log a recurring failure at most once a minute (the metric counts every one)."""
-
-    def __init__(self, message: str) -> None:
-        self._message = message
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, *args: object) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now < self._next:
-                return
-            self._next = now + FAILURE_REPORT_SECONDS
-        log.warning(self._message, *args)
-
-
 class CountingExporter:
     """The exporter, with the spans it failed to deliver counted (and said once a minute)."""
 
     def __init__(self, exporter: Any) -> None:
         self._exporter = exporter
-        self._report = FailureReport("could not export %d spans (%s); dropped spans are counted in "
-                                     "passport_bff_trace_spans_dropped_total")
+        self._report = FailureReport(log, "could not export %d spans (%s); dropped spans are counted in "
+                                          "passport_bff_trace_spans_dropped_total")
 
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
@@ -276,7 +257,7 @@ def counting_batch_processor(settings: TracingSettings, exporter: Any) -> Any:
     """OpenTelemetry's batch processor, with the spans a full queue drops counted."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    report = FailureReport("the span queue is full (%d spans): dropping spans; the collector is slow or down")
+    report = FailureReport(log, "the span queue is full (%d spans): dropping spans; the collector is slow or down")
 
     class CountingBatchSpanProcessor(BatchSpanProcessor):
         def on_end(self, span: Any) -> None:

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from app import metrics
+from app.failure_report import FailureReport
 from app.tracing import current_trace_id
 from app.web.problems import INVALID_PURPOSE, Problem
 from config.settings import AuditSettings
@@ -47,7 +48,6 @@ PURPOSE_HEADER = "X-Purpose"
 SANE_PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#=+-]{0,63}")
 NOT_MODIFIED = "NOT_MODIFIED"
 EVENT = "customer.disclosed"
-FAILURE_REPORT_SECONDS = 60.0
 ROTATION_CHECK_SECONDS = 1.0
 
 
@@ -123,9 +123,8 @@ class AuditSink:
     """Where lines go; a failure is counted and said at most once a minute, never raised."""
 
     def __init__(self, where: str) -> None:
-        self._where = where
-        self._next_report = 0.0
-        self._report_lock = threading.Lock()
+        self._report = FailureReport(log, f"the audit trail could not be written to {where} (%s: %s); failures "
+                                          "are counted in passport_bff_audit_write_failures_total")
 
     def write(self, lines: bytes) -> None:
         try:
@@ -138,13 +137,7 @@ class AuditSink:
 
     def _failed(self, events: int, error: Exception) -> None:
         metrics.AUDIT_WRITE_FAILURES.inc(events)
-        with self._report_lock:
-            now = time.monotonic()
-            if now < self._next_report:
-                return
-            self._next_report = now + FAILURE_REPORT_SECONDS
-        log.warning("the audit trail could not be written to %s (%s: %s); failures are counted in "
-                    "passport_bff_audit_write_failures_total", self._where, type(error).__name__, error)
+        self._report(type(error).__name__, error)
 
 
 class AuditStream(AuditSink):
