@@ -13,6 +13,7 @@ dropped, never logged or passed on.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -217,15 +218,12 @@ class PassportClient:
         endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
         try:
             probing = self._pause.admit() if self._pause is not None else False
-            if self._in_flight is not None:
-                with self._in_flight:
-                    return self._send_measured(endpoint, method, path, request_id, deadline, headers, json_body,
-                                               probing)
-        except (PassportPaused, PassportOverloaded) as refused:
+            with self._in_flight or contextlib.nullcontext():
+                return self._send_measured(endpoint, method, path, request_id, deadline, headers, json_body, probing)
+        except (PassportPaused, PassportOverloaded) as refused:  # not sent: counted apart
             outcome = "paused" if isinstance(refused, PassportPaused) else "overloaded"
             metrics.UPSTREAM_REQUESTS.labels(endpoint, outcome).inc()
             raise
-        return self._send_measured(endpoint, method, path, request_id, deadline, headers, json_body, probing)
 
     def _send_measured(
         self, endpoint: str, method: str, path: str, request_id: str | None, deadline: float,

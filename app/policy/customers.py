@@ -33,6 +33,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 from app import metrics
 from app.passport import errors as passport_errors
@@ -287,11 +288,16 @@ class CustomerService:
         if entry is not None and entry.fetched_at >= newer_than and entry.is_fresh(now):
             status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="refreshed-recently")
             return answer(entry, CacheResult.HIT, now, status)
-        if read.lock is not None:  # the fleet's one fetch is ours (see _resolve)
-            return self._fetch_under_lock(customer_id, request_id, entry, newer_than=newer_than, forward="request",
-                                          held=read.lock)
-        return self._coalesced(customer_id, lambda: self._fetch_under_lock(
-            customer_id, request_id, entry, newer_than=newer_than, forward="request"))
+        return self._fetch_once(customer_id, request_id, entry, read.lock, newer_than=newer_than, forward="request")
+
+    def _fetch_once(self, customer_id: str, request_id: str | None, stale: CachedCustomer | None,
+                    held: StoreLock | None, **intent: Any) -> CustomerAnswer:
+        """The fleet's one fetch of the customer: ours when the read took its lock (``held``; this
+        process's other requests then wait on that lock), else shared with this process's
+        requests and, through the lock, with the fleet's (``intent``: ``_fetch_under_lock``'s)."""
+        if held is not None:
+            return self._fetch_under_lock(customer_id, request_id, stale, held=held, **intent)
+        return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, stale, **intent))
 
     def cached_hit(self, customer_id: str, read: StoreRead) -> CustomerAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the customer, else None.
@@ -303,9 +309,13 @@ class CustomerService:
         now = self._clock()
         if entry is None or not entry.found or not entry.is_fresh(now):
             return None
+        return self._counted(self._served_fresh(customer_id, entry, now))
+
+    def _served_fresh(self, customer_id: str, entry: CachedCustomer, now: float) -> CustomerAnswer:
+        """A fresh copy's answer; one read in the last part of its freshness is refreshed ahead too."""
         if entry.seconds_left(now) < entry.fresh_seconds * self._policy.refresh_ahead_fraction:
             self._refresh_ahead(customer_id, entry)
-        return self._counted(fresh_answer(entry, now))
+        return fresh_answer(entry, now)
 
     def _refresh_ahead(self, customer_id: str, entry: CachedCustomer) -> None:
         """Refresh a copy read in the last part of its freshness, before it expires (Caffeine's
@@ -430,14 +440,9 @@ class CustomerService:
         now = self._clock()
         action = decide(entry, now, self._policy.stale_windows)
         if action is Action.FETCH or entry is None:
-            if held is not None:  # the fleet's one fetch is ours: this process's others wait on the lock
-                return self._fetch_under_lock(customer_id, request_id, entry, spread=spread, held=held)
-            return self._coalesced(customer_id, lambda: self._fetch_under_lock(customer_id, request_id, entry,
-                                                                                spread=spread))
+            return self._fetch_once(customer_id, request_id, entry, held, spread=spread)
         if action is Action.SERVE:
-            if entry.seconds_left(now) < entry.fresh_seconds * self._policy.refresh_ahead_fraction:
-                self._refresh_ahead(customer_id, entry)
-            return fresh_answer(entry, now)
+            return self._served_fresh(customer_id, entry, now)
         self._revalidate_in_background(customer_id, request_id)
         status = CacheStatus(hit=True, ttl=entry.fresh_left(now), detail="stale-while-revalidate")
         return answer(entry, CacheResult.STALE, now, status)

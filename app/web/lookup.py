@@ -124,9 +124,7 @@ class CustomerLookup:
         try:
             return self._customers.revalidate(customer_id, request_id)
         except PassportError as error:
-            problem = problem_from_passport(error)
-            problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
-            raise problem from None
+            raise upstream_problem(error) from None
 
     def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
         """A fresh hit straight from one read; anything else through the whole cache policy."""
@@ -135,9 +133,14 @@ class CustomerLookup:
             hit = self._customers.cached_hit(customer_id, read)
             return hit or self._customers.lookup(customer_id, request_id, read)
         except PassportError as error:
-            problem = problem_from_passport(error)
-            problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
-            raise problem from None
+            raise upstream_problem(error) from None
+
+
+def upstream_problem(error: PassportError) -> Problem:
+    """The problem for a lookup Passport failed with no copy to serve: a miss, and its Cache-Status."""
+    problem = problem_from_passport(error)
+    problem.extra_headers.update({"X-Cache": CacheResult.MISS.value, "Cache-Status": str(UPSTREAM_FAILED)})
+    return problem
 
 
 def asks_revalidation(cache_control: str | None) -> bool:
