@@ -1,6 +1,7 @@
-"""CPU instructions per cached hit, counted by valgrind: a figure that does not drift with the machine.
+"""CPU instructions per cached hit (or per miss), counted by valgrind: a figure that does not drift with the machine.
 
     .venv/bin/python bench/instructions.py [--requests 2000] [--quick] [--tree DIR] [...]   (--help for all)
+    .venv/bin/python bench/instructions.py --misses [--requests 500] [--tree DIR]            (one cold id per request)
 
 What it measures: the instructions one ``GET /v1/customers/<id>`` answered from the cache costs,
 for the service (``create_app()`` with production settings: caller auth with an API key, the rate
@@ -31,6 +32,12 @@ started here and stopped at the end, also on an error or Ctrl-C. The cache is fi
 request (a MISS) of a plain, unmeasured run of the same child before the measured runs.
 Results: a table on stdout and ``bench/results/<UTC timestamp>-instructions.json``;
 ``bench/README.md`` ("Instructions per hit") says how to read them.
+
+``--misses`` measures the services only (the baseline and the floor have no miss): every request
+asks for a customer nobody asked for before, so each is a ``MISS`` that reads Redis, calls the
+emulator and stores. Passport's own work is in the emulator's process and waiting on sockets costs
+no instructions, so the figure is the service's own CPU per miss, as ``bench/run.py``'s "added
+latency per miss" is its own time.
 """
 from __future__ import annotations
 
@@ -65,6 +72,9 @@ TOGGLE_FUNCTION = "closure_fcn"
 DEFAULT_REQUESTS = 2000
 QUICK_REQUESTS = 200
 DEFAULT_WARMUP = 200
+# A miss under valgrind takes ~0.15 s: fewer of them give a count as steady as 2,000 hits.
+DEFAULT_MISS_REQUESTS = 500
+DEFAULT_MISS_WARMUP = 50
 # valgrind runs Python ~50x slower; one child takes well under a minute at the defaults.
 CHILD_TIMEOUT_SECONDS = 900.0
 PREPARE_TIMEOUT_SECONDS = 120.0
@@ -139,6 +149,10 @@ def is_cached_hit(answer: Answer) -> bool:
     return answer[0] == "200 OK" and ("X-Cache", "HIT") in answer[1]
 
 
+def is_miss(answer: Answer) -> bool:
+    return answer[0] == "200 OK" and ("X-Cache", "MISS") in answer[1]
+
+
 def import_from(path: Path, name: str) -> Any:
     """Import the module file ``path`` as ``name`` (bench/ is no package)."""
     import importlib.util
@@ -184,9 +198,11 @@ class LoopOutcome:
     first_failure: Answer | None = None
 
 
-def serve(call: Callable[[], Answer], count: int, check: Callable[[Answer], bool], outcome: LoopOutcome) -> None:
-    """``count`` requests; each answer checked (cheaply: the failure path only runs on a failure)."""
-    for _ in range(count):
+def serve(calls: Iterable[Callable[[], Answer]], check: Callable[[Answer], bool], outcome: LoopOutcome) -> None:
+    """One request per call; each answer checked (cheaply: the failure path only runs on a failure)."""
+    count = 0
+    for call in calls:
+        count += 1
         answer = call()
         if not check(answer):
             outcome.failures += 1
@@ -267,12 +283,18 @@ def child_main(spec_file: str) -> int:
         time.sleep(NEAR_CACHE_SETTLE_SECONDS)
     if spec.get("body_file"):
         Path(spec["body_file"]).write_bytes(call()[2])
+    if spec.get("miss_ids"):  # one caller per cold id, built before anything is counted
+        check = is_miss
+        cold = [wsgi_caller(app, request_environ(customer_id, spec["api_key"])) for customer_id in spec["miss_ids"]]
+        warmup_calls, measured_calls = cold[:spec["warmup"]], cold[spec["warmup"]:]
+    else:
+        warmup_calls, measured_calls = [call] * spec["warmup"], [call] * spec["requests"]
     warmup, measured = LoopOutcome(), LoopOutcome()
-    serve(call, spec["warmup"], check, warmup)
+    serve(warmup_calls, check, warmup)
     commands = RedisCommands(spec["redis_url"])
     redis_before, near_before = commands.counts(), near_cache_hits()
     started = time.monotonic()
-    run_collected(lambda: serve(call, spec["requests"], check, measured))
+    run_collected(lambda: serve(measured_calls, check, measured))
     seconds = time.monotonic() - started
     redis_calls, near_after = commands.since(redis_before), near_cache_hits()
     commands.close()
@@ -396,16 +418,57 @@ class Session:
         self.redis_server = RedisServer(free_port())
         self.processes.append(self.redis_server)
         self.redis_server.start()
+        customers = 3 + self.cold_ids_needed()
+        if self.args.misses:
+            self.start_emulator_keeping_connections(customers)
+            return
         emulator, self.emulator_url = start_emulator(
             # NAME=VALUE: a value starting with "-" would otherwise read as an option.
-            ["--customers", "3", f"--client-id={self.client_id}", f"--client-secret={self.client_secret}"])
+            ["--customers", str(customers), f"--client-id={self.client_id}", f"--client-secret={self.client_secret}"])
         self.processes.append(emulator)
 
-    def customer_id(self) -> str:
+    def start_emulator_keeping_connections(self, customers: int) -> None:
+        """For misses: the emulator as ``bench/run.py`` serves it, under gunicorn, keeping connections
+        open as Passport does (Werkzeug's server closes each after one answer, and a new connection
+        per miss would be counted as the service's)."""
         import requests
 
-        ids = requests.get(f"{self.emulator_url}/_emulator/customers", params={"limit": 1}, timeout=10).json()
+        from bench.run import LOOPBACK, clean_env
+        from tests.support.processes import free_port, wait_until
+
+        port = free_port()
+        env = clean_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                         "EMULATOR_CUSTOMERS": str(customers), "EMULATOR_CLIENT_ID": self.client_id,
+                         "EMULATOR_CLIENT_SECRET": self.client_secret})
+        argv = [sys.executable, "-m", "gunicorn", "--bind", f"{LOOPBACK}:{port}", "--workers", "1",
+                "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--chdir", str(ROOT),
+                "--log-level", "warning", "emulator.wsgi:app"]
+        with open(self.work / "emulator.log", "wb") as log:
+            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
+        self.processes.append(process)
+        self.emulator_url = f"http://{LOOPBACK}:{port}"
+        wait_until(lambda: requests.get(f"{self.emulator_url}/_emulator/health", timeout=1).ok, "emulator", process)
+
+    def cold_ids_needed(self) -> int:
+        """With ``--misses``: one cold id per request of every run of every service."""
+        if not self.args.misses:
+            return 0
+        return (1 + len(self.args.tree)) * self.args.repetitions * (self.args.warmup + self.args.requests)
+
+    def customer_id(self) -> str:
+        """The warm customer; with ``--misses`` the others are set aside, each to be asked for once."""
+        import requests
+
+        limit = 1 + self.cold_ids_needed()
+        ids = requests.get(f"{self.emulator_url}/_emulator/customers", params={"limit": limit}, timeout=10).json()
+        if len(ids) < limit:
+            raise InstructionsError(f"the emulator listed {len(ids)} customers, not {limit}")
+        self.cold_ids = [str(customer_id).lower() for customer_id in ids[1:]]
         return str(ids[0]).lower()
+
+    def take_cold_ids(self, count: int) -> list[str]:
+        taken, self.cold_ids = self.cold_ids[:count], self.cold_ids[count:]
+        return taken
 
     def close(self) -> None:
         from tests.support.processes import RedisServer, stop
@@ -459,8 +522,9 @@ class Session:
         return clean_env(extra)
 
     def write_spec(self, target: Target, name: str, customer_id: str, warmup: int, requests: int,
-                   body_file: Path | None = None) -> Path:
+                   body_file: Path | None = None, miss_ids: list[str] | None = None) -> Path:
         spec = {
+            "miss_ids": miss_ids,
             "kind": target.kind, "tree": str(target.tree) if target.tree else None, "bench": str(BENCH),
             "settings": self.service_settings() if target.kind == "service" else None,
             "customer_id": customer_id, "api_key": self.api_key,
@@ -504,7 +568,8 @@ class Session:
     def measure(self, target: Target, customer_id: str, body: bytes, repetition: int) -> dict[str, Any]:
         name = f"{target.name}-{repetition}".replace("/", "_").replace("@", "_")
         out_file = self.work / f"{name}.callgrind"
-        spec = self.write_spec(target, name, customer_id, self.args.warmup, self.args.requests)
+        miss_ids = self.take_cold_ids(self.args.warmup + self.args.requests) if self.args.misses else None
+        spec = self.write_spec(target, name, customer_id, self.args.warmup, self.args.requests, miss_ids=miss_ids)
         prefix = [VALGRIND, "--tool=callgrind", "--collect-atstart=no", f"--toggle-collect={TOGGLE_FUNCTION}",
                   f"--callgrind-out-file={out_file}", f"--log-file={self.work / f'{name}.valgrind.log'}"]
         started = time.monotonic()
@@ -525,7 +590,7 @@ class Session:
             result["callgrind_file"] = str(kept)
         run = {"instructions": total, "requests": requests, "instructions_per_hit": total / requests,
                "wall_seconds": elapsed, **result}
-        print(f"  {target.name} #{repetition}: {total / requests:,.0f} instructions per hit "
+        print(f"  {target.name} #{repetition}: {total / requests:,.0f} instructions per {self.unit} "
               f"({total:,} over {requests}; Redis commands {result['redis_commands'] or '{}'}; "
               f"{elapsed:.0f} s)", flush=True)
         return run
@@ -534,12 +599,14 @@ class Session:
         args = self.args
         began = time.monotonic()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        targets = self.service_targets() + [Target("baseline", "baseline"), Target("floor", "floor")]
+        targets = self.service_targets()
+        if not args.misses:
+            targets += [Target("baseline", "baseline"), Target("floor", "floor")]
         print("starting redis-server and the Passport emulator ...", flush=True)
         self.start_dependencies()
         customer_id = self.customer_id()
         bodies = {}
-        for target in targets[:-2]:
+        for target in self.service_targets_of(targets):
             print(f"{target.name}: filling the cache (one plain run) ...", flush=True)
             bodies[target.name] = self.fill_cache(target, customer_id)
         if len(set(bodies.values())) != 1:
@@ -566,10 +633,18 @@ class Session:
                 "service_settings": {k: v for k, v in self.service_settings().items()
                                      if not k.startswith(("PASSPORT_CLIENT", "AUTH_"))},
                 "customer_id": customer_id, "body_bytes": len(body),
-                "toggle_function": TOGGLE_FUNCTION,
+                "toggle_function": TOGGLE_FUNCTION, "measured": self.unit,
             },
             "servers": [asdict(m) | {"instructions_per_hit": m.per_hit(), "spread": m.spread()} for m in measurements],
         }
+
+    @property
+    def unit(self) -> str:
+        return "miss" if self.args.misses else "hit"
+
+    @staticmethod
+    def service_targets_of(targets: list[Target]) -> list[Target]:
+        return [target for target in targets if target.kind == "service"]
 
     def service_targets(self) -> list[Target]:
         trees = [ROOT, *self.args.tree]
@@ -601,20 +676,23 @@ def valgrind_version() -> str | None:
 
 def report(results: Mapping[str, Any]) -> str:
     servers = {s["name"]: s for s in results["servers"]}
-    baseline, floor = servers["baseline"]["instructions_per_hit"], servers["floor"]["instructions_per_hit"]
     meta = results["meta"]
     args = meta["args"]
-    rows = [("server", "instructions per hit", "/ baseline", "/ floor", "spread", "Redis commands per hit")]
+    unit = meta.get("measured", "hit")
+    references = [(name, servers[name]["instructions_per_hit"]) for name in ("baseline", "floor") if name in servers]
+    rows = [("server", f"instructions per {unit}", *(f"/ {name}" for name, _ in references), "spread",
+             f"Redis commands per {unit}")]
     for server in results["servers"]:
         per_hit = server["instructions_per_hit"]
         commit = server["commit"]
         label = server["name"] + (f" ({commit})" if commit and commit not in server["name"] else "")
         commands = statistics.median(sum(run["redis_commands"].values()) / run["requests"] for run in server["runs"])
-        rows.append((label, f"{per_hit:,.0f}", f"{per_hit / baseline:.2f}x", f"{per_hit / floor:.1f}x",
+        rows.append((label, f"{per_hit:,.0f}", *(f"{per_hit / reference:.2f}x" for _, reference in references),
                      f"{server['spread']:.2%}" if len(server["runs"]) > 1 else "-", f"{commands:.3f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
-        f"passport-bff instructions per cached hit (valgrind callgrind Ir, in-process WSGI call), "
+        f"passport-bff instructions per {'cached hit' if unit == 'hit' else 'miss (one cold id per request)'} "
+        f"(valgrind callgrind Ir, in-process WSGI call), "
         f"{meta['started_at']}, git {meta['git_head']}, run took {meta['elapsed_s']:.0f} s",
         f"{args['requests']} measured requests after {args['warmup']} warm-up per app, median of "
         f"{args['repetitions']} run(s); RATELIMIT_DEFAULT={args['rate_limit']!r}, "
@@ -627,7 +705,10 @@ def report(results: Mapping[str, Any]) -> str:
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append("(ratios are of instructions: below 1x is cheaper; the floor is mostly this harness's own WSGI call)")
+    if references:
+        lines.append("(ratios are of instructions: below 1x is cheaper; the floor is mostly this harness's own WSGI "
+                     "call)")
+    lines.append("(Redis commands as INFO commandstats counts them: a script's EVALSHA and every command it runs)")
     for server in results["servers"]:
         hits = [run["near_cache_hits"] for run in server["runs"] if run.get("near_cache_hits") is not None]
         if server["kind"] == "service" and hits:
@@ -662,7 +743,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="keep each run's callgrind file under the results directory (callgrind_annotate)")
     parser.add_argument("--keep-work", action="store_true", help="keep the work directory (logs, specs, snapshots)")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_REQUESTS} measured requests")
+    parser.add_argument("--misses", action="store_true",
+                        help=f"measure misses instead of hits, services only, one cold id per request (defaults: "
+                             f"{DEFAULT_MISS_REQUESTS} measured after {DEFAULT_MISS_WARMUP} warm-up)")
     args = parser.parse_args(argv)
+    if args.misses:
+        explicit = set(argv or sys.argv[1:])
+        if not any(arg.startswith("--requests") for arg in explicit):
+            args.requests = DEFAULT_MISS_REQUESTS
+        if not any(arg.startswith("--warmup") for arg in explicit):
+            args.warmup = DEFAULT_MISS_WARMUP
     if args.quick:
         args.requests = QUICK_REQUESTS
     if args.requests < 1 or args.warmup < 0 or args.repetitions < 1:
