@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from emulator import controls, customers_api, tokens_api
+from emulator import controls, customers_api, resources_api, tokens_api
 from emulator.errors import register_error_handlers
-from emulator.example import load_example
+from emulator.example import load_example, load_example_resources
+from emulator.resources_seed import SeedResources
 from emulator.seed import account_id_for, generate_customers
 from emulator.settings import EmulatorSettings
 from emulator.store import STORE_EXTENSION_KEY, Store
 
 
 def build_store(settings: EmulatorSettings) -> Store:
-    """Seed data (the docs example first, then generated customers) in a fresh Store."""
-    seed = [load_example(settings.example_path)]
-    seed += generate_customers(settings.customers, settings.seed, settings.clock())
-    return Store(settings, seed, account_id_for(settings.seed))
+    """Seed data (the docs examples first, then generated customers and what they own) in a fresh Store."""
+    now = settings.clock()
+    generated = generate_customers(settings.customers, settings.seed, now)
+    resources = SeedResources(settings.seed, now, generated, load_example_resources())
+    return Store(settings, [load_example(settings.example_path), *generated], account_id_for(settings.seed), resources)
 
 
 def create_app(settings: EmulatorSettings | None = None) -> Flask:
@@ -27,6 +29,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
     app.extensions[STORE_EXTENSION_KEY] = build_store(settings)
     app.register_blueprint(tokens_api.blueprint)
     app.register_blueprint(customers_api.blueprint)
+    app.register_blueprint(resources_api.blueprint)
     app.register_blueprint(controls.blueprint)
     register_error_handlers(app)
     return app

@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-FAULT_TARGETS: tuple[str, ...] = ("customers", "tokens", "list", "patch", "all")
+# Which calls a fault hits: customers/accounts/keys/recipients = a retrieve by id, list = the
+# customers' list, <resource>_list = that resource's list, patch = a customer update, tokens =
+# both token endpoints, all = every Passport endpoint. A fault's customer_id narrows it to calls
+# about that id: the retrieved id, or a list's customer_id filter.
+FAULT_TARGETS: tuple[str, ...] = (
+    "customers", "tokens", "list", "patch",
+    "accounts", "keys", "recipients", "account_list", "key_list", "recipient_list",
+    "all",
+)
 DEFAULT_TARGET = "customers"
 DEFAULT_CONTENT_TYPE = "application/json"
 MIN_STATUS = 100

@@ -49,7 +49,8 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(str(rng.randrange(10)) for _ in range(count))
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """`text` in lower-case ASCII letters and digits only (accents dropped, spaces and signs removed)."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]", "", plain.lower())
 
@@ -64,7 +65,7 @@ def email_for(rng: random.Random, name_core: str) -> str:
     """A company email of at most MAX_EMAIL_LENGTH characters."""
     user, domain_end = rng.choice(words.EMAIL_USERS), rng.choice(words.EMAIL_DOMAINS)
     room = MAX_EMAIL_LENGTH - len(user) - len("@") - len(domain_end)
-    return f"{user}@{_slug(name_core)[:room]}{domain_end}"
+    return f"{user}@{slug(name_core)[:room]}{domain_end}"
 
 
 def mobile_phone(rng: random.Random) -> str:

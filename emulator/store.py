@@ -1,4 +1,4 @@
-"""All mutable emulator state (customers, tokens, counters, faults) behind one lock."""
+"""All mutable emulator state (customers, resources, tokens, counters, faults) behind one lock."""
 
 from __future__ import annotations
 
@@ -13,15 +13,26 @@ from typing import Any
 from flask import current_app
 
 from emulator.faults import Fault, FaultAction, FaultBook
+from emulator.resources_seed import RESOURCE_KINDS, SeedResources
 from emulator.settings import EmulatorSettings
 
 STORE_EXTENSION_KEY = "passport_emulator"
 REQUEST_ID_HISTORY = 1000
 TRACE_HEADER_HISTORY = 1000
 TOKEN_BYTES = 32
-# The calls whose W3C trace headers are kept (Counters field -> "kind" in stats): the ones a
-# traced client makes on a read, so a test can see the trace context reach Passport.
-TRACED_CALL_KINDS: dict[str, str] = {"customer_calls": "customer", "list_calls": "list", "token_calls": "token"}
+# The calls whose W3C trace headers are kept (counter -> "kind" in stats): the ones a traced
+# client makes on a read, so a test can see the trace context reach Passport.
+TRACED_CALL_KINDS: dict[str, str] = {
+    "customer_calls": "customer", "list_calls": "list", "token_calls": "token",
+    "account_calls": "account", "key_calls": "key", "recipient_calls": "recipient",
+    "account_list_calls": "account_list", "key_list_calls": "key_list", "recipient_list_calls": "recipient_list",
+}
+# Counters of calls about one id ({id: n} in stats, with a total), then counters of all calls.
+PER_ID_COUNTERS: tuple[str, ...] = ("customer_calls", "account_calls", "key_calls", "recipient_calls")
+TOTAL_COUNTERS: tuple[str, ...] = ("token_calls", "token_revoke_calls", "list_calls", "patch_calls",
+                                   "account_list_calls", "key_list_calls", "recipient_list_calls")
+# An edit that deletes a resource (a seed record must stay gone, where a missing edit shows it).
+REMOVED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -47,24 +58,36 @@ class TokenRecord:
 class Counters:
     """Calls seen on the Passport endpoints since start or the last reset."""
 
-    token_calls: int = 0
-    token_revoke_calls: int = 0
-    customer_calls: dict[str, int] = field(default_factory=dict)
-    list_calls: int = 0
-    patch_calls: int = 0
+    per_id: dict[str, dict[str, int]] = field(default_factory=lambda: {name: {} for name in PER_ID_COUNTERS})
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTAL_COUNTERS, 0))
     last_authorization_ok: bool = False
+
+    def count(self, kind: str, about_id: str | None) -> None:
+        """One more call of `kind` (a PER_ID_COUNTERS or TOTAL_COUNTERS name)."""
+        if kind in self.per_id:
+            calls = self.per_id[kind]
+            calls[about_id or ""] = calls.get(about_id or "", 0) + 1
+        else:
+            self.totals[kind] += 1
+
+    def by_id(self, kind: str) -> dict[str, Any]:
+        """`{kind: {id: n}, kind_total: n}` for the stats answer."""
+        calls = self.per_id[kind]
+        return {kind: dict(calls), f"{kind}_total": sum(calls.values())}
 
 
 class Store:
     """Thread-safe in-memory state of one emulator instance."""
 
     def __init__(self, settings: EmulatorSettings, seed: list[dict[str, Any]],
-                 account_id: str) -> None:
+                 account_id: str, seed_resources: SeedResources) -> None:
         self.settings = settings
         self.account_id = account_id
         self._lock = threading.Lock()
         self._seed = {record["id"].lower(): record for record in copy.deepcopy(seed)}
         self._customers: dict[str, Any] = copy.deepcopy(self._seed)
+        self._seed_resources = seed_resources
+        self._resource_edits: dict[str, dict[str, Any]] = {kind: {} for kind in RESOURCE_KINDS}
         self._tokens: dict[str, TokenRecord] = {}
         self._counters = Counters()
         self._request_ids: deque[str | None] = deque(maxlen=REQUEST_ID_HISTORY)
@@ -77,10 +100,11 @@ class Store:
     # --- calls and faults -------------------------------------------------------------
     def record_call(self, kind: str, request_id: str | None, customer_id: str | None = None,
                     authorization_ok: bool | None = None, trace: TraceHeaders | None = None) -> None:
-        """Count one Passport call of `kind` (a Counters field name) and remember its id.
+        """Count one Passport call of `kind` (a Counters name) and remember its request id.
 
-        Customer, list and token calls also remember their trace headers, under the same lock
-        as the count, so every counted call has its entry, in arrival order.
+        `customer_id` is the id the call is about (a resource's id for a resource call, the
+        customer_id filter for a list). Traced calls (TRACED_CALL_KINDS) also remember their trace
+        headers, under the same lock as the count, so every counted call has its entry, in order.
         """
         with self._lock:
             self._request_ids.append(request_id)
@@ -88,11 +112,7 @@ class Store:
                 self._trace_headers.append(trace_entry(TRACED_CALL_KINDS[kind], customer_id, trace))
             if authorization_ok is not None:
                 self._counters.last_authorization_ok = authorization_ok
-            if kind == "customer_calls":
-                calls = self._counters.customer_calls
-                calls[customer_id or ""] = calls.get(customer_id or "", 0) + 1
-            else:
-                setattr(self._counters, kind, getattr(self._counters, kind) + 1)
+            self._counters.count(kind, customer_id)
 
     def take_faults(self, target: str, customer_id: str | None) -> FaultAction:
         with self._lock:
@@ -173,30 +193,89 @@ class Store:
             record.update(copy.deepcopy(changes))
             return copy.deepcopy(record)
 
+    # --- accounts, keys, recipients -----------------------------------------------------
+    # Seed records come from SeedResources; test edits (PUT, touch, DELETE) lie over them and go
+    # on reset. Records are never changed in place (an edit replaces the record), so they are
+    # handed out without copying: listing 30,000 seed accounts stays cheap.
+    def _resource(self, kind: str, resource_id: str) -> Any | None:
+        edits = self._resource_edits[kind]
+        if resource_id in edits:
+            record = edits[resource_id]
+            return None if record is REMOVED else record
+        return self._seed_resources.record(kind, resource_id)
+
+    def get_resource(self, kind: str, resource_id: str) -> Any | None:
+        """The current record of `kind` (accounts, keys, recipients) with that id, or None."""
+        with self._lock:
+            return self._resource(kind, resource_id.lower())
+
+    def resources(self, kind: str, owners: frozenset[str] | None = None) -> list[Any]:
+        """Records of `kind` that may belong to `owners` (see OWNER_FIELDS), or all of them.
+
+        Seed records are narrowed by owner; edited records come along whatever their owner, so
+        the caller filters the answer.
+        """
+        with self._lock:
+            edits = self._resource_edits[kind]
+            seeded = self._seed_resources.ids(kind, owners)
+            found = [self._seed_resources.record(kind, rid) for rid in seeded if rid not in edits]
+            return found + [record for record in edits.values() if record is not REMOVED]
+
+    def put_resource(self, kind: str, resource_id: str, record: Any) -> None:
+        with self._lock:
+            self._resource_edits[kind][resource_id.lower()] = copy.deepcopy(record)
+
+    def delete_resource(self, kind: str, resource_id: str) -> bool:
+        """Remove a record (True), or say there was none (False)."""
+        key = resource_id.lower()
+        with self._lock:
+            edits = self._resource_edits[kind]
+            known = edits[key] is not REMOVED if key in edits else self._resource(kind, key) is not None
+            if known:
+                edits[key] = REMOVED
+            return known
+
+    def update_resource(self, kind: str, resource_id: str, changes: dict[str, Any]) -> Any | None:
+        """Replace an object record by itself merged with `changes`; None when unknown or not an object."""
+        key = resource_id.lower()
+        with self._lock:
+            record = self._resource(kind, key)
+            if not isinstance(record, dict):
+                return None
+            self._resource_edits[kind][key] = {**record, **copy.deepcopy(changes)}
+            return self._resource_edits[kind][key]
+
     # --- test controls ----------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         with self._lock:
             counters = self._counters
+            totals = counters.totals
             return {
-                "token_calls": counters.token_calls,
-                "token_revoke_calls": counters.token_revoke_calls,
-                "customer_calls": dict(counters.customer_calls),
-                "customer_calls_total": sum(counters.customer_calls.values()),
-                "list_calls": counters.list_calls,
-                "patch_calls": counters.patch_calls,
+                "token_calls": totals["token_calls"],
+                "token_revoke_calls": totals["token_revoke_calls"],
+                **counters.by_id("customer_calls"),
+                "list_calls": totals["list_calls"],
+                "patch_calls": totals["patch_calls"],
                 "request_ids": list(self._request_ids),
                 "trace_headers": [dict(entry) for entry in self._trace_headers],
                 "last_authorization_ok": counters.last_authorization_ok,
+                **counters.by_id("account_calls"),
+                **counters.by_id("key_calls"),
+                **counters.by_id("recipient_calls"),
+                "account_list_calls": totals["account_list_calls"],
+                "key_list_calls": totals["key_list_calls"],
+                "recipient_list_calls": totals["recipient_list_calls"],
             }
 
     def reset(self, clear_tokens: bool = False) -> None:
-        """Restore seed customers; zero counters; drop faults; undo revocations.
+        """Restore seed customers and resources; zero counters; drop faults; undo revocations.
 
         Issued tokens stay usable (a client's cached token keeps working across resets)
         unless `clear_tokens`, which forgets every issued token.
         """
         with self._lock:
             self._customers = copy.deepcopy(self._seed)
+            self._resource_edits = {kind: {} for kind in RESOURCE_KINDS}
             self._counters = Counters()
             self._request_ids.clear()
             self._trace_headers.clear()
@@ -216,4 +295,5 @@ def trace_entry(kind: str, customer_id: str | None, trace: TraceHeaders | None) 
 
 def current_store() -> Store:
     """The Store of the Flask app handling the current request."""
-    return current_app.extensions[STORE_EXTENSION_KEY]
+    store: Store = current_app.extensions[STORE_EXTENSION_KEY]
+    return store

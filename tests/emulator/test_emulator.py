@@ -369,7 +369,7 @@ def test_fault_targets(client: FlaskClient, auth: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("fault", [
-    {"target": "accounts"}, {"status": "500"}, {"status": 700}, {"latency_ms": -1},
+    {"target": "payments"}, {"status": "500"}, {"status": 700}, {"latency_ms": -1},
     {"times": 0}, {"colour": "red"}, ["status"],
 ])
 def test_invalid_fault_rejected(client: FlaskClient, fault: Any) -> None:
