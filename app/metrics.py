@@ -15,7 +15,10 @@ PREFIX = "passport_bff"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
-CACHE_REQUESTS = Counter(f"{PREFIX}_cache_requests_total", "Customer lookups by cache result.", ["result"])
+CACHE_REQUESTS = Counter(
+    f"{PREFIX}_cache_requests_total", "Lookups by cache result and kind of record (customer, account...).",
+    ["result", "resource"],
+)
 UPSTREAM_REQUESTS = Counter(
     f"{PREFIX}_upstream_requests_total", "Calls to Passport by endpoint and outcome.", ["endpoint", "outcome"]
 )

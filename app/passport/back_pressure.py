@@ -41,7 +41,7 @@ MIN_RETRIES = 3
 READING_FRESH_SECONDS = 0.1  # a pause read along with the request's own read serves its first call
 
 # The pause as this request's first store read found it (monotonic time, value): a miss then asks
-# Passport without another round trip to learn whether it may (app.policy.customers reads it).
+# Passport without another round trip to learn whether it may (app.policy.records reads it).
 _reading: ContextVar[tuple[float, bytes | None] | None] = ContextVar("passport_pause_reading", default=None)
 
 

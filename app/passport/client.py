@@ -2,11 +2,11 @@
 
 Its exceptions are the tree of ``app.passport.errors``.
 
-Resilience lives here too, around each call: a customer GET is retried (tenacity: jittered
+Resilience lives here too, around each call: a record GET is retried (tenacity: jittered
 exponential backoff) only on connection errors and 502/503/504, inside one overall deadline;
 each attempt, however its bytes trickle, ends by its own time budget and by that deadline
 (``app.passport.upstream_budget``); every call passes a circuit breaker that opens on failures of Passport
-itself (timeouts, connection errors, 5xx, 429), never on a 404, a 403 or one customer's bad body.
+itself (timeouts, connection errors, 5xx, 429), never on a 404, a 403 or one record's bad body.
 
 Passport's error bodies are undocumented and never relied upon: they are read (bounded) and
 dropped, never logged or passed on.
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import marshmallow as ma
 import requests
@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TOKEN_PATH = "/v1/iam/oauth/tokens"
-CUSTOMER_PATH = "/v1/customers/{customer_id}"
 LIST_PATH = "/v1/customers"
+TOKEN_ENDPOINT = "token"  # the metrics' ``endpoint`` label of token and list calls (records: their kind's name)
+LIST_ENDPOINT = "list"
 USER_AGENT = "passport-bff/1"
 CHUNK_BYTES = 64 * 1024
 DEFAULT_MAX_CONNECTIONS = 100  # per worker (PASSPORT_MAX_CONNECTIONS)
@@ -161,7 +162,8 @@ class PassportClient:
     def _issue_token_once(self, request_id: str | None) -> TokenGrant:
         body = dict(self._credentials, grant_type="client_credentials")
         deadline = time.monotonic() + self._attempt_seconds  # one attempt, never retried
-        status, content, headers = self._send("POST", TOKEN_PATH, request_id, deadline, json_body=body)
+        status, content, headers = self._send(TOKEN_ENDPOINT, "POST", TOKEN_PATH, request_id, deadline,
+                                              json_body=body)
         if status in (400, 401, 403):
             log.error("Passport refused our client credentials (HTTP %s): check PASSPORT_CLIENT_ID/SECRET", status)
             raise PassportCredentialsRejected(f"token endpoint answered {status}")
@@ -171,16 +173,19 @@ class PassportClient:
         except ma.ValidationError:
             raise PassportBadResponse("token endpoint answered an unusable body") from None
 
-    def get_customer(self, customer_id: str, access_token: str, request_id: str | None) -> Any:
-        """Return Passport's decoded JSON body for one customer (not yet validated)."""
-        path = CUSTOMER_PATH.format(customer_id=quote(customer_id, safe=""))
-        return self._get_with_retries(path, access_token, request_id)
+    def get_record(self, endpoint: str, path: str, access_token: str, request_id: str | None) -> Any:
+        """Return Passport's decoded JSON body for one record at ``path`` (not yet validated).
+
+        ``endpoint`` names the kind of record in metrics and spans (``customer``, ``account``...);
+        ``path`` is built by ``app.passport.resource`` from an id already checked to be a UUID.
+        """
+        return self._get_with_retries(path, access_token, request_id, endpoint)
 
     def list_customers(self, query: dict[str, str], access_token: str, request_id: str | None) -> Any:
         """Return Passport's decoded JSON body for one page of customers (not yet validated)."""
-        return self._get_with_retries(f"{LIST_PATH}?{urlencode(query)}", access_token, request_id)
+        return self._get_with_retries(f"{LIST_PATH}?{urlencode(query)}", access_token, request_id, LIST_ENDPOINT)
 
-    def _get_with_retries(self, path: str, access_token: str, request_id: str | None) -> Any:
+    def _get_with_retries(self, path: str, access_token: str, request_id: str | None, endpoint: str) -> Any:
         """GET ``path`` through the breaker, retrying what may succeed next time, within the deadline."""
         auth = {"Authorization": f"Bearer {access_token}"}
         deadline = time.monotonic() + self._deadline_seconds
@@ -193,7 +198,7 @@ class PassportClient:
             retry=retry_if_exception(lambda error: is_retryable(error) and (budget is None or budget.may_retry())),
             reraise=True,
         )
-        return self._guarded(lambda: retrying(self._get_json, path, auth, request_id, deadline))
+        return self._guarded(lambda: retrying(self._get_json, endpoint, path, auth, request_id, deadline))
 
     def _guarded(self, call: Callable[[], T]) -> T:
         """Run ``call`` through the breaker; an open breaker is a ``PassportCircuitOpen``."""
@@ -204,18 +209,18 @@ class PassportClient:
             metrics.UPSTREAM_REQUESTS.labels("any", "circuit_open").inc()
             raise PassportCircuitOpen(max(1, math.ceil(exc.retry_after))) from None
 
-    def _get_json(self, path: str, auth: dict[str, str], request_id: str | None, deadline: float) -> Any:
+    def _get_json(self, endpoint: str, path: str, auth: dict[str, str], request_id: str | None,
+                  deadline: float) -> Any:
         """One GET attempt: send, check the status, decode the body."""
-        status, content, headers = self._send("GET", path, request_id, deadline, headers=auth)
+        status, content, headers = self._send(endpoint, "GET", path, request_id, deadline, headers=auth)
         self._raise_for_status(status, headers)
         return _decode_json(content)
 
     def _send(
-        self, method: str, path: str, request_id: str | None, deadline: float, *,
+        self, endpoint: str, method: str, path: str, request_id: str | None, deadline: float, *,
         headers: dict[str, str] | None = None, json_body: Any = None,
     ) -> tuple[int, bytes, Any]:
         """Make one call, measured: its duration and outcome go to the metrics and the request log."""
-        endpoint = "token" if path == TOKEN_PATH else "list" if path.startswith(LIST_PATH + "?") else "customer"
         try:
             probing = self._pause.admit() if self._pause is not None else False
             with self._in_flight or contextlib.nullcontext():
@@ -344,9 +349,9 @@ class PassportClient:
         if status == 200:
             return
         if status == 404:
-            raise PassportNotFound("no such customer")
+            raise PassportNotFound("no such record")
         if status == 403:
-            raise PassportForbidden("no permission for this customer")
+            raise PassportForbidden("no permission for this record")
         if status == 401:
             raise PassportUnauthorized("access token refused")
         if status == 429:

@@ -106,3 +106,11 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, PassportServerError):
         return error.status in RETRYABLE_STATUSES
     return isinstance(error, PassportUnreachable)
+
+
+class InvalidPassportRecord(ValueError):
+    """Passport answered 200 with a body that is not a valid record (or not the one asked for).
+
+    Not a ``PassportError``: raised by a record's schema (``app.passport.resource``), for the
+    policy to log with its context and answer as ``PassportBadResponse``.
+    """

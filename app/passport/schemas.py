@@ -15,6 +15,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.passport.errors import InvalidPassportRecord
+
 
 class FullMatch(validate.Validator):
     """A string the whole of which matches ``pattern``.
@@ -48,7 +50,7 @@ SHORT_TEXT = validate.Length(min=1, max=140)
 EMAIL_MAX_LENGTH = 35
 
 
-class InvalidPassportCustomer(ValueError):
+class InvalidPassportCustomer(InvalidPassportRecord):
     """Passport answered 200 with a body that is not a valid customer (or not the one asked)."""
 
 

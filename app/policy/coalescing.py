@@ -1,6 +1,6 @@
 """In-process request coalescing: one call per key at a time, its outcome shared by the waiters.
 
-The Redis lock in ``app.policy.customers`` coalesces across workers and instances; this does the same
+The Redis lock in ``app.policy.records`` coalesces across workers and instances; this does the same
 for the threads of one worker first, so that a burst on one cold id costs one Redis lock
 attempt per process instead of one per thread (and still coalesces when Redis is down).
 """

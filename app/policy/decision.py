@@ -12,7 +12,7 @@
 
 ``serves_on_error(entry, now, windows)`` — when a fetch failed (RFC 5861 §4, stale-if-error): the
 copy answers instead if it is a customer stale for at most the stale-if-error window; never a 404.
-(What a 403 does — drop the copy — is an action on the store, ``app.policy.customers``.)
+(What a 403 does — drop the copy — is an action on the store, ``app.policy.records``.)
 
 Freshness itself (how long a record stays fresh, from its ``updated_at``) is ``app.policy.freshness``;
 an entry records the freshness it earned when it was fetched.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from app.store.entry import CachedCustomer
+from app.store.entry import CachedRecord
 
 
 class Action(Enum):
@@ -39,7 +39,7 @@ class StaleWindows:
     if_error_seconds: float
 
 
-def decide(entry: CachedCustomer | None, now: float, windows: StaleWindows) -> Action:
+def decide(entry: CachedRecord | None, now: float, windows: StaleWindows) -> Action:
     """What a lookup does with the entry it read at ``now``."""
     if entry is None:
         return Action.FETCH
@@ -50,6 +50,6 @@ def decide(entry: CachedCustomer | None, now: float, windows: StaleWindows) -> A
     return Action.FETCH
 
 
-def serves_on_error(entry: CachedCustomer | None, now: float, windows: StaleWindows) -> bool:
+def serves_on_error(entry: CachedRecord | None, now: float, windows: StaleWindows) -> bool:
     """Whether ``entry`` may answer for a fetch that failed at ``now`` (stale-if-error)."""
     return entry is not None and entry.found and entry.stale_for(now) <= windows.if_error_seconds

@@ -1,26 +1,18 @@
-"""How long a cached customer stays fresh, derived from the record's own ``updated_at``.
+"""How long a cached record stays fresh, derived from its own ``updated_at``.
 
-Passport documents no change notifications for customers, so freshness is a heuristic: a record
+Passport documents no change notifications, so freshness is a heuristic: a record
 that has not changed for a long time is unlikely to change in the next few minutes. This is the
 heuristic freshness of RFC 9111 §4.2.2 (a fraction of the time since last modification), applied
 to ``updated_at`` and clamped so that hot records are still re-read soon and old ones not never.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-
-@dataclass(frozen=True)
-class FreshnessPolicy:
-    """The knobs of the heuristic: ``CACHE_TTL_FACTOR``, ``CACHE_TTL_MIN_SECONDS``, ``..._MAX_...``."""
-
-    factor: float = 0.1
-    min_seconds: int = 30
-    max_seconds: int = 3600
+from app.passport.resource import FreshnessRule
 
 
-def ttl_for(updated_at: datetime, now: datetime, policy: FreshnessPolicy) -> int:
+def ttl_for(updated_at: datetime, now: datetime, policy: FreshnessRule) -> int:
     """Return the whole seconds a record last modified at ``updated_at`` stays fresh at ``now``.
 
     A timestamp in the future (clock skew, or a bad record) gets the minimum: it tells nothing

@@ -3,7 +3,7 @@
 A page is asked of Passport with its own parameter names (``page_params.*``, ``order_params.*``,
 filters), validated customer by customer, rendered into the frontends' page shape and kept for
 ``CACHE_LIST_SECONDS`` under a key built from the normalised parameters. Every customer in a valid
-page is also written to the per-customer cache (``CustomerService.warm``), so that a list followed
+page is also written to the per-customer cache (``RecordService.warm``), so that a list followed
 by a click on one row costs Passport nothing more. A stored page is tagged with each of its
 customers (a Redis set per customer naming the pages that hold it), so that purging a customer
 deletes the pages too; a page holding a customer purged while it was being fetched is not stored.
@@ -21,9 +21,11 @@ from urllib.parse import urlencode
 
 from app.passport.customers import PassportCustomers
 from app.passport.errors import PassportBadResponse, PassportNotFound
-from app.passport.schemas import Customer, InvalidPassportCustomer, render_customer
+from app.passport.resource import Rendered
+from app.passport.resources import CUSTOMER
+from app.passport.schemas import InvalidPassportCustomer
 from app.policy.coalescing import SingleFlight
-from app.policy.customers import CacheResult, CustomerService
+from app.policy.records import CacheResult, RecordService
 from app.store.cache import CacheKeys, CacheStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,18 +57,18 @@ def passport_query(query: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(params.items()))
 
 
-def render_page(customers: list[Customer], number: int, size: int, total_pages: int, total_items: int) -> bytes:
-    """The frontend page body, built from the same customer renderer as single lookups."""
+def render_page(customers: list[Rendered], number: int, size: int, total_pages: int, total_items: int) -> bytes:
+    """The frontend page body, of the same rendered customers as single lookups store."""
     page = json.dumps({"number": number, "size": size, "totalPages": total_pages, "totalItems": total_items},
                       separators=(",", ":")).encode()
-    return b'{"customers":[' + b",".join(render_customer(c) for c in customers) + b'],"page":' + page + b"}"
+    return b'{"customers":[' + b",".join(c.body for c in customers) + b'],"page":' + page + b"}"
 
 
 class ListingService:
     """List customers a page at a time, through a short-lived page cache."""
 
     def __init__(self, passport: PassportCustomers, store: CacheStore, keys: CacheKeys,
-                 customers: CustomerService, list_seconds: int) -> None:
+                 customers: RecordService, list_seconds: int) -> None:
         self._passport = passport
         self._store = store
         self._keys = keys
@@ -95,11 +97,11 @@ class ListingService:
         then the purge markers (read by the warm-up), so that a purge from before is not undone.
         """
         customers, body = self._fetch(params, query, request_id)
-        tags = [self._keys.customer_pages(customer.id) for customer in customers]
+        tags = [self._keys.of(CUSTOMER.name).pages(customer_id) for customer_id, _ in customers]
         try:
             if self._list_seconds:
                 self._store.add_member(tags, key.encode(), self._list_seconds + TAG_MARGIN_SECONDS)
-            purged = self._customers.warm(customers)
+            purged = self._customers.warm(dict(customers))
             if self._list_seconds and not purged:
                 self._store.set(key, body, self._list_seconds)
         except StoreUnavailable:
@@ -107,13 +109,15 @@ class ListingService:
         return body
 
     def _fetch(self, params: dict[str, str], query: dict[str, Any],
-               request_id: str | None) -> tuple[list[Customer], bytes]:
+               request_id: str | None) -> tuple[list[tuple[str, Rendered]], bytes]:
+        """The page's customers, rendered (with their ids, in Passport's order), and the page's body."""
         try:
-            customers, info = self._passport.page(params, request_id)
+            records, info = self._passport.page(params, request_id)
         except PassportNotFound:
             return [], render_page([], query["page"], query["page_size"], 0, 0)
         except InvalidPassportCustomer as exc:
             log.warning("Passport's customer page failed validation: %s", exc)
             raise PassportBadResponse(str(exc)) from None
-        return customers, render_page(customers, info["current_page"], query["page_size"], info["total_pages"],
-                                      info["total_elements"])
+        customers = [(record.id, CUSTOMER.rendered(record)) for record in records]
+        return customers, render_page([rendered for _, rendered in customers], info["current_page"],
+                                      query["page_size"], info["total_pages"], info["total_elements"])

@@ -1,6 +1,6 @@
 """The cache store: a small bytes interface with a Redis and an in-process implementation.
 
-Stores know nothing of customers; the cache policy (``app.policy.customers``) decides what to keep and
+Stores know nothing of customers; the cache policy (``app.policy.records``) decides what to keep and
 for how long. A Redis failure is logged here with the operation and key and raised as
 ``StoreUnavailable``, the one exception callers handle: they **fail open** and carry on without
 the store, so that a sick Redis slows passport-bff down to Passport's pace instead of taking it
@@ -98,32 +98,45 @@ class KeyInfo:
     ttl_seconds: float | None
 
 
+@dataclass(frozen=True)
+class RecordKeys:
+    """The keys of one kind of cached record (``customer``, ``account``...), all in the id's hash slot."""
+
+    base: str
+    kind: str
+
+    @property
+    def prefix(self) -> str:
+        """What every entry key of this kind starts with (the near cache tracks it)."""
+        return f"{self.base}:{self.kind}:"
+
+    def entry(self, record_id: str) -> str:
+        return f"{self.base}:{self.kind}:{{{record_id}}}"
+
+    def lock(self, record_id: str) -> str:
+        return f"{self.base}:{self.kind}-lock:{{{record_id}}}"
+
+    def failure(self, record_id: str) -> str:
+        return f"{self.base}:{self.kind}-failure:{{{record_id}}}"
+
+    def pages(self, record_id: str) -> str:
+        """The set of cached listing pages that hold the record (a purge deletes them too)."""
+        return f"{self.base}:{self.kind}-pages:{{{record_id}}}"
+
+    def purged(self, record_id: str) -> str:
+        """When the record was last purged, kept while a fetch begun before it may still be running."""
+        return f"{self.base}:{self.kind}-purged:{{{record_id}}}"
+
+
 class CacheKeys:
     """Build every key passport-bff stores, from one namespace."""
 
     def __init__(self, prefix: str) -> None:
         self._base = f"{prefix}:{FORMAT_VERSION}"
 
-    @property
-    def customer_prefix(self) -> str:
-        return f"{self._base}:customer:"
-
-    def customer(self, customer_id: str) -> str:
-        return f"{self._base}:customer:{{{customer_id}}}"
-
-    def customer_lock(self, customer_id: str) -> str:
-        return f"{self._base}:customer-lock:{{{customer_id}}}"
-
-    def customer_failure(self, customer_id: str) -> str:
-        return f"{self._base}:customer-failure:{{{customer_id}}}"
-
-    def customer_pages(self, customer_id: str) -> str:
-        """The set of cached listing pages that hold the customer (a purge deletes them too)."""
-        return f"{self._base}:customer-pages:{{{customer_id}}}"
-
-    def customer_purged(self, customer_id: str) -> str:
-        """When the customer was last purged, kept while a fetch begun before it may still be running."""
-        return f"{self._base}:customer-purged:{{{customer_id}}}"
+    def of(self, kind: str) -> RecordKeys:
+        """The keys of records of ``kind`` (a resource's name)."""
+        return RecordKeys(self._base, kind)
 
     @property
     def passport_not_before(self) -> str:

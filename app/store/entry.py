@@ -23,7 +23,7 @@ NO_ETAG = "-"
 
 
 @dataclass(frozen=True)
-class CachedCustomer:
+class CachedRecord:
     status: int
     body: bytes
     etag: str
@@ -60,15 +60,15 @@ def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def found_entry(body: bytes, fetched_at: float, updated_at: float, fresh_seconds: int) -> CachedCustomer:
-    return CachedCustomer(FOUND, body, strong_etag(body), fetched_at, updated_at, fresh_seconds)
+def found_entry(body: bytes, fetched_at: float, updated_at: float, fresh_seconds: int) -> CachedRecord:
+    return CachedRecord(FOUND, body, strong_etag(body), fetched_at, updated_at, fresh_seconds)
 
 
-def not_found_entry(fetched_at: float, fresh_seconds: int) -> CachedCustomer:
-    return CachedCustomer(NOT_FOUND, b"", NO_ETAG, fetched_at, 0.0, fresh_seconds)
+def not_found_entry(fetched_at: float, fresh_seconds: int) -> CachedRecord:
+    return CachedRecord(NOT_FOUND, b"", NO_ETAG, fetched_at, 0.0, fresh_seconds)
 
 
-def encode_entry(entry: CachedCustomer) -> bytes:
+def encode_entry(entry: CachedRecord) -> bytes:
     """Serialise ``entry`` for the store."""
     header = b"%s %d %.3f %.3f %d %s\n" % (
         MARKER, entry.status, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii")
@@ -76,7 +76,7 @@ def encode_entry(entry: CachedCustomer) -> bytes:
     return header + entry.body
 
 
-def decode_entry(raw: bytes | None) -> CachedCustomer | None:
+def decode_entry(raw: bytes | None) -> CachedRecord | None:
     """Return the entry stored as ``raw``, or None when absent, foreign or damaged."""
     if not raw:
         return None
@@ -85,7 +85,7 @@ def decode_entry(raw: bytes | None) -> CachedCustomer | None:
     if not newline or len(parts) != HEADER_FIELDS or parts[0] != MARKER:
         return None
     try:
-        entry = CachedCustomer(
+        entry = CachedRecord(
             status=int(parts[1]),
             body=body,
             etag=parts[5].decode("ascii"),

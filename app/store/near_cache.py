@@ -2,7 +2,7 @@
 
 Coherence comes from Redis itself (server-assisted client-side caching, ``CLIENT TRACKING``): a
 background thread holds two connections of its own — one subscribed to ``__redis__:invalidate``,
-one that turned tracking on in broadcasting mode for the customer key prefix, redirected to the
+one that turned tracking on in broadcasting mode for the record key prefixes, redirected to the
 first. Whenever anyone (any worker, any instance) writes, deletes or expires a customer key, Redis
 pushes its name and the entry is dropped here within milliseconds.
 
@@ -35,9 +35,9 @@ PING_EVERY_SECONDS = 5.0
 
 
 class NearCache:
-    """Per-process copies of Redis values under ``prefix``, dropped when Redis says they changed."""
+    """Per-process copies of Redis values under ``prefixes``, dropped when Redis says they changed."""
 
-    def __init__(self, client: redis.Redis, prefix: str, max_entries: int) -> None:
+    def __init__(self, client: redis.Redis, prefixes: list[str], max_entries: int) -> None:
         self._connection_class = client.connection_pool.connection_class
         # RESP2 on purpose: the invalidations then arrive as plain pub/sub messages on the listener
         # (redis-py 8 speaks RESP3 by default, where they would be push frames it consumes itself).
@@ -46,7 +46,7 @@ class NearCache:
             name: value for name, value in client.connection_pool.connection_kwargs.items()
             if not name.startswith(("maint_notifications", "orig_"))
         } | {"protocol": 2}
-        self._prefix = prefix
+        self._prefixes = tuple(prefixes)
         self._max_entries = max_entries
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
@@ -83,7 +83,7 @@ class NearCache:
 
     def put(self, key: str, value: bytes, sequence: int) -> None:
         """Keep ``value`` read from Redis, unless something was invalidated since ``sequence``."""
-        if not key.startswith(self._prefix):
+        if not key.startswith(self._prefixes):
             return
         with self._lock:
             if not self._coherent or self._sequence != sequence:
@@ -130,7 +130,8 @@ class NearCache:
         try:
             client_id = self._command(listener, "CLIENT", "ID")
             self._command(listener, "SUBSCRIBE", INVALIDATION_CHANNEL)
-            self._command(tracker, "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self._prefix)
+            prefixes = [word for prefix in self._prefixes for word in ("PREFIX", prefix)]
+            self._command(tracker, "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
             with self._lock:
                 self._entries.clear()
                 self._sequence += 1

@@ -9,7 +9,7 @@ from werkzeug.routing import PathConverter
 
 from app.passport.errors import PassportError
 from app.passport.schemas import CustomerSchema
-from app.policy.customers import EntryReport
+from app.policy.records import EntryReport
 from app.store.cache import StoreUnavailable
 from app.web.api_docs import (
     ALWAYS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
-from app.policy.customers import CacheResult
+from app.policy.records import CacheResult
 from app.web.audit import PURPOSE_HEADER, SANE_PURPOSE
 from app.web.lookup import UUID_PATTERN
 from app.web.problems import (

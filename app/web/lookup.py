@@ -3,9 +3,9 @@
 ``CustomerLookup.answer`` does all of it, in the order the service has always judged a lookup:
 the caller's authentication (401), its rate limit (429), its scope (403), the id's spelling and
 the ``X-Purpose`` header (400), the caller's customer binding (403), then the cache policy
-(``app.policy.customers``) — a fresh hit straight from one read, anything else through the whole
+(``app.policy.records``) — a fresh hit straight from one read, anything else through the whole
 policy, or, for a caller allowed to ask for it (``Cache-Control: no-cache``), a revalidation
-(``CustomerService.revalidate``) — and the answer: the stored
+(``RecordService.revalidate``) — and the answer: the stored
 body with its caching headers, a 304 when the caller has it already, or a problem (a 404 the
 policy remembers, a Passport failure). A customer that leaves (200 or 304) is one audit event
 (``app.web.audit``). It returns status, headers and body; it knows no Flask.
@@ -22,7 +22,7 @@ from werkzeug.http import parse_etags, unquote_etag
 
 from app.passport.errors import PassportError
 from app.policy.cache_status import UPSTREAM_FAILED
-from app.policy.customers import CacheResult, CustomerAnswer, CustomerService
+from app.policy.records import CacheResult, RecordAnswer, RecordService
 from app.web.answers import JSON, SECURITY_HEADERS, HttpAnswer, problem_answer
 from app.web.audit import NOT_MODIFIED, PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import Authenticator, Caller
@@ -61,7 +61,7 @@ class CustomerLookup:
     """Answer one customer lookup from its id (as in the path) and its request headers."""
 
     def __init__(self, authenticator: Authenticator, rate_limit: LookupRateLimit | None,
-                 customers: CustomerService, cache_control: str, audit: AuditTrail,
+                 customers: RecordService, cache_control: str, audit: AuditTrail,
                  refresh_limit: LookupRateLimit | None = None) -> None:
         self._authenticator = authenticator
         self._rate_limit = rate_limit
@@ -119,14 +119,14 @@ class CustomerLookup:
                 return "refresh-rate-limited"
         return None
 
-    def _revalidated(self, customer_id: str, request_id: str) -> CustomerAnswer:
+    def _revalidated(self, customer_id: str, request_id: str) -> RecordAnswer:
         """The customer fresh from Passport (or as fresh as a moment ago: one fetch for a storm)."""
         try:
             return self._customers.revalidate(customer_id, request_id)
         except PassportError as error:
             raise upstream_problem(error) from None
 
-    def _look_up(self, customer_id: str, request_id: str) -> CustomerAnswer:
+    def _look_up(self, customer_id: str, request_id: str) -> RecordAnswer:
         """A fresh hit straight from one read; anything else through the whole cache policy."""
         read = self._customers.read(customer_id)
         try:
@@ -160,7 +160,7 @@ def canonical_customer_id(raw: str) -> str:
     return raw.lower()
 
 
-def customer_answer(found: CustomerAnswer, if_none_match: str | None, request_id: str,
+def customer_answer(found: RecordAnswer, if_none_match: str | None, request_id: str,
                     cache_control: str) -> HttpAnswer:
     """The stored bytes with their caching headers; a 304 when the caller has them already."""
     entry = found.entry
@@ -177,7 +177,7 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return bool(if_none_match) and parse_etags(if_none_match).contains_weak(unquote_etag(etag)[0])
 
 
-def cache_headers(found: CustomerAnswer, cache_control: str | None = None) -> dict[str, str]:
+def cache_headers(found: RecordAnswer, cache_control: str | None = None) -> dict[str, str]:
     """Say how fresh the answer is and where it came from (RFC 9111 Age, RFC 9211 Cache-Status).
 
     ``cache_control`` is what a browser may do with a customer (``CUSTOMER_CACHE_CONTROL``); without

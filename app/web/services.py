@@ -5,7 +5,7 @@ share one connection pool to Passport and one to Redis.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask, current_app
@@ -15,10 +15,11 @@ from app.metrics import record_breaker_state
 from app.passport.back_pressure import FleetPause, InFlightLimit, RetryBudget
 from app.passport.client import PassportClient
 from app.passport.customers import PassportCustomers
+from app.passport.resource import FreshnessRule, PassportRecords, Resource
+from app.passport.resources import CUSTOMER, RESOURCES
 from app.passport.tokens import TokenProvider, account_for
-from app.policy.customers import CachePolicy, CustomerService
-from app.policy.freshness import FreshnessPolicy
 from app.policy.listing import ListingService
+from app.policy.records import CachePolicy, RecordService
 from app.store.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
 from app.store.encryption import EncryptedStore
 from app.store.lock import LockKeeper
@@ -37,9 +38,13 @@ class Services:
     store: CacheStore
     passport: PassportClient
     tokens: TokenProvider
-    customers: CustomerService
+    records: dict[str, RecordService]  # one per declared resource (app.passport.resources), by name
     listing: ListingService
     redis_configured: bool
+
+    @property
+    def customers(self) -> RecordService:
+        return self.records[CUSTOMER.name]
 
 
 def build_store(redis_settings: RedisSettings, cache: CacheSettings, keys: CacheKeys) -> CacheStore:
@@ -60,7 +65,8 @@ def build_near_cache(redis_settings: RedisSettings, cache: CacheSettings, client
     """A near cache in front of a single Redis server (not yet for Cluster or Sentinel set-ups)."""
     if not cache.near_max_entries or redis_settings.cluster or redis_settings.sentinels:
         return None
-    return NearCache(client, keys.customer_prefix, cache.near_max_entries).start()
+    prefixes = [keys.of(resource.name).prefix for resource in RESOURCES]
+    return NearCache(client, prefixes, cache.near_max_entries).start()
 
 
 def build_passport(passport: PassportSettings, store: CacheStore, keys: CacheKeys) -> PassportClient:
@@ -87,9 +93,16 @@ def build_passport(passport: PassportSettings, store: CacheStore, keys: CacheKey
     )
 
 
+def freshness_of(resource: Resource[Any], cache: CacheSettings) -> FreshnessRule:
+    """The resource's declared freshness; the customer's is configured (``CACHE_TTL_*``)."""
+    if resource is CUSTOMER:
+        return FreshnessRule(cache.ttl_factor, cache.ttl_min_seconds, cache.ttl_max_seconds)
+    return resource.freshness
+
+
 def build_policy(cache: CacheSettings, passport: PassportSettings) -> CachePolicy:
     return CachePolicy(
-        freshness=FreshnessPolicy(cache.ttl_factor, cache.ttl_min_seconds, cache.ttl_max_seconds),
+        freshness=freshness_of(CUSTOMER, cache),
         stale_while_revalidate_seconds=cache.stale_while_revalidate_seconds,
         stale_if_error_seconds=cache.stale_if_error_seconds,
         not_found_seconds=cache.not_found_seconds,
@@ -121,11 +134,16 @@ def build_services(settings: Settings) -> Services:
     # Background refreshes and batch fetches run in their request's context: its trace, its span.
     refresher = ContextExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
     fetcher = ContextExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
-    passport_customers = PassportCustomers(passport, tokens)
-    customers = CustomerService(passport_customers, store, keys, build_policy(cache, passport_settings), refresher,
-                                fetcher, locks)
-    listing = ListingService(passport_customers, store, keys, customers, cache.list_seconds)
-    return Services(store, passport, tokens, customers, listing, redis_configured=settings.redis.enabled)
+    policy = build_policy(cache, passport_settings)
+    records = {
+        resource.name: RecordService(PassportRecords(resource, passport, tokens), store, keys,
+                                     replace(policy, freshness=freshness_of(resource, cache)), refresher, fetcher,
+                                     locks)
+        for resource in RESOURCES
+    }
+    listing = ListingService(PassportCustomers(passport, tokens), store, keys, records[CUSTOMER.name],
+                             cache.list_seconds)
+    return Services(store, passport, tokens, records, listing, redis_configured=settings.redis.enabled)
 
 
 def init_app(app: Flask, settings: Settings) -> Services:

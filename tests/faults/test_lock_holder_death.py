@@ -78,7 +78,7 @@ def run(request) -> Iterator[Takeover]:
             poll(lambda: cluster.emulator.customer_calls(customer_id), lambda n: n >= 1,
                  "A's fetch reaching Passport", timeout=5)
             client = redis.Redis.from_url(cluster.redis_url, socket_timeout=2)
-            lock_ttl_left = client.pttl(STORE_KEYS.customer_lock(customer_id)) / 1000
+            lock_ttl_left = client.pttl(STORE_KEYS.of("customer").lock(customer_id)) / 1000
             client.close()
             a_workers = a.kill()
         finally:

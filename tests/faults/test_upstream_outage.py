@@ -103,7 +103,7 @@ def run(request) -> Iterator[OutageRun]:
                         calls_before_open, calls_after_open)
 
 
-class TestCachedCustomers:
+class TestCachedRecords:
     def test_are_served_stale_with_the_last_good_body(self, run):
         assert run.stale_first.status == 200, run.stale_first
         assert run.stale_first.x_cache == "STALE"

@@ -181,7 +181,7 @@ def test_extreme_timestamp_is_refused_not_a_crash(customer_id: str, name: str, s
 
 # --- the same bodies through the whole service -------------------------------------------------
 def customer_key(customer_id: str) -> str:
-    return STORE_KEYS.customer(customer_id)
+    return STORE_KEYS.of("customer").entry(customer_id)
 
 
 BODY_KINDS = ("valid", "broken", "arbitrary", "garbage", "truncated", "nested", "oversized", "bom", "trailing")

@@ -173,7 +173,7 @@ class TestListing:
         response = client.get("/v1/customers?pageSize=3")
         assert response.status_code == 502
         assert list(redis_client.scan_iter(STORE_KEYS.list_page("*"))) == []
-        assert list(redis_client.scan_iter(STORE_KEYS.customer_prefix + "*")) == []
+        assert list(redis_client.scan_iter(STORE_KEYS.of("customer").prefix + "*")) == []
 
     @pytest.mark.parametrize(
         "query",

@@ -263,12 +263,12 @@ class TestCoalescing:
             monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
         assert app.test_client().get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
         assert calls == ["set_if_held"]
-        assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        assert not redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID))
 
     def test_a_fetch_that_stores_nothing_still_releases_its_lock(self, make_app, emulator, redis_client):
         client = make_app(CACHE_NOT_FOUND_SECONDS=0).test_client()
         assert client.get(url(UNKNOWN_ID)).status_code == 404
-        assert not redis_client.exists(STORE_KEYS.customer_lock(UNKNOWN_ID))
+        assert not redis_client.exists(STORE_KEYS.of("customer").lock(UNKNOWN_ID))
         assert not redis_client.exists(customer_key(UNKNOWN_ID))
 
     def test_waiter_takes_the_entry_another_process_stored(self, make_app, emulator, redis_client):
@@ -277,7 +277,7 @@ class TestCoalescing:
         emulator.fault(latency_ms=300, customer_id=DOCS_CUSTOMER_ID)
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(holder.get, url())
-            eventually(lambda: redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID)), "lock")
+            eventually(lambda: redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID)), "lock")
             second = waiter.get(url())
         assert first.result().headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
         assert second.headers["Cache-Status"] == "passport-bff; fwd=miss; collapsed"
@@ -300,7 +300,7 @@ class TestCoalescing:
         assert app.test_client().get(url()).headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
         assert calls == ["read_or_lock", "set_if_held"]
         assert emulator.customer_calls(DOCS_CUSTOMER_ID) == 1
-        assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        assert not redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID))
 
     def test_a_read_that_took_the_lock_for_nothing_gives_it_back(self, make_app, emulator, redis_client):
         """A request whose read took the lock but whose answer came another way (a fetch of this
@@ -308,9 +308,9 @@ class TestCoalescing:
         app = make_app()
         customers = services.of(app).customers
         read = customers.read(DOCS_CUSTOMER_ID)
-        assert read.lock is not None and redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        assert read.lock is not None and redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID))
         customers.release(read)
-        assert not redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        assert not redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID))
 
     def test_waiters_share_the_failure_of_the_fetch_they_waited_for(self, make_app, emulator, redis_client):
         """One failing call for everyone waiting, not one per waiter in turn."""
@@ -320,7 +320,7 @@ class TestCoalescing:
         emulator.fault(status=500, latency_ms=300, customer_id=DOCS_CUSTOMER_ID)
         with ThreadPoolExecutor(3) as pool:
             first = pool.submit(holder.get, url())
-            eventually(lambda: redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID)), "lock")
+            eventually(lambda: redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID)), "lock")
             others = [pool.submit(waiter.get, url()) for _ in range(2)]
             answers = [first.result()] + [f.result() for f in others]
         assert [a.status_code for a in answers] == [502, 502, 502]
@@ -334,7 +334,7 @@ class TestCoalescing:
         emulator.fault(status=503, latency_ms=300, customer_id=DOCS_CUSTOMER_ID)
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(holder.get, url())
-            eventually(lambda: redis_client.exists(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID)), "lock")
+            eventually(lambda: redis_client.exists(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID)), "lock")
             second = waiter.get(url())
         assert first.result().data == second.data == original
         assert second.headers["X-Cache"] == "STALE"
@@ -347,13 +347,13 @@ class TestCoalescing:
         assert client.get(url()).status_code == 200
 
     def test_lock_of_a_dead_holder_expires_and_the_next_request_takes_over(self, make_app, emulator, redis_client):
-        redis_client.set(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID), b"dead-worker", px=300)
+        redis_client.set(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID), b"dead-worker", px=300)
         response = make_app(CACHE_LOCK_WAIT_SECONDS=5).test_client().get(url())
         assert response.status_code == 200
         assert response.headers["Cache-Status"] == "passport-bff; fwd=miss; stored"
 
     def test_after_the_lock_wait_the_lookup_fetches_without_storing(self, make_app, emulator, redis_client):
-        redis_client.set(STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID), b"stuck-worker", px=60_000)
+        redis_client.set(STORE_KEYS.of("customer").lock(DOCS_CUSTOMER_ID), b"stuck-worker", px=60_000)
         response = make_app(CACHE_LOCK_WAIT_SECONDS=0.2).test_client().get(url())
         assert response.status_code == 200
         assert "lock-timeout" in response.headers["Cache-Status"]

@@ -206,5 +206,5 @@ class TestAWorkersConnectionPool:
 def test_keys_are_namespaced_versioned_and_hash_tagged():
     keys = CacheKeys("passport-bff")
     customer_id = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
-    assert keys.customer(customer_id) == f"passport-bff:v1:customer:{{{customer_id}}}"
-    assert keys.customer_lock(customer_id).endswith(f"{{{customer_id}}}")
+    assert keys.of("customer").entry(customer_id) == f"passport-bff:v1:customer:{{{customer_id}}}"
+    assert keys.of("customer").lock(customer_id).endswith(f"{{{customer_id}}}")

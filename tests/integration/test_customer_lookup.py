@@ -11,7 +11,7 @@ from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.examples import DOCS_EXAMPLE, FRONTEND_EXAMPLE
 from tests.support.keys import STORE_KEYS
 
-CUSTOMER_KEY = STORE_KEYS.customer(DOCS_CUSTOMER_ID)
+CUSTOMER_KEY = STORE_KEYS.of("customer").entry(DOCS_CUSTOMER_ID)
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 

@@ -63,7 +63,7 @@ def comparable_problem(response) -> tuple[int, dict[str, object], dict[str, str]
     return response.status_code, body, {k: v for k, v in response.headers.items() if k not in PER_ANSWER}
 
 
-class TestCustomerAnswersSkipFlask:
+class TestRecordAnswersSkipFlask:
     def test_the_miss_and_the_hits_skip_flask(self, app, flask_saw, emulator):
         client = app.test_client()
         assert client.get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
@@ -114,7 +114,7 @@ class TestCustomerAnswersSkipFlask:
         with caplog.at_level(logging.WARNING):
             answer = app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "failing-9"})
         assert answer.status_code == 502 and answer.json["request_id"] == "failing-9"
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.policy.customers"]
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.policy.records"]
         assert warnings and {r.request_id for r in warnings} == {"failing-9"}
 
     def test_an_upper_case_id_is_served_under_the_canonical_id(self, app, flask_saw, emulator):
@@ -280,7 +280,8 @@ class TestNothingIsDoneTwice:
         monkeypatch.setattr(store, "read_or_lock", lambda key, *args: reads.append(f"read_or_lock {key}")
                             or real_read_or_lock(key, *args))
         assert app.test_client().get(URL, headers=CALLER).headers["X-Cache"] == "MISS"
-        entry, lock = (STORE_KEYS.customer(DOCS_CUSTOMER_ID), STORE_KEYS.customer_lock(DOCS_CUSTOMER_ID))
+        keys = STORE_KEYS.of("customer")
+        entry, lock = keys.entry(DOCS_CUSTOMER_ID), keys.lock(DOCS_CUSTOMER_ID)
         assert [call for call in reads if call.endswith((entry, lock))] == [f"read_or_lock {entry}"]
 
     def test_a_miss_counts_once_toward_the_callers_limit(self, make_app, emulator):

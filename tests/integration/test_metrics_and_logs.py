@@ -33,8 +33,8 @@ class TestMetrics:
         client.get(URL)
         after = samples(client)
         delta = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
-        assert delta("passport_bff_cache_requests_total", result="miss") == 1
-        assert delta("passport_bff_cache_requests_total", result="hit") == 1
+        assert delta("passport_bff_cache_requests_total", result="miss", resource="customer") == 1
+        assert delta("passport_bff_cache_requests_total", result="hit", resource="customer") == 1
         assert delta("passport_bff_upstream_requests_total", endpoint="customer", outcome="ok") == 1
         assert delta("passport_bff_upstream_request_duration_seconds_count", endpoint="customer") == 1
         assert delta("passport_bff_token_fetches_total", outcome="ok") == 1
@@ -118,6 +118,9 @@ def cache_results(client) -> dict[str, float]:
     counts = {"hit": 0.0, "miss": 0.0}
     for line in client.get("/metrics").get_data(as_text=True).splitlines():
         for result in counts:
-            if line.startswith(f'passport_bff_cache_requests_total{{result="{result}"}}'):
+            labels = line.partition("{")[2].partition("}")[0].split(",")
+            if line.startswith("passport_bff_cache_requests_total{") and sorted(labels) == [
+                'resource="customer"', f'result="{result}"'
+            ]:
                 counts[result] = float(line.rsplit(" ", 1)[1])
     return counts

@@ -13,7 +13,7 @@ from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.keys import STORE_KEYS
 from tests.support.processes import start_gunicorn, stop
 
-PREFIX = STORE_KEYS.customer_prefix
+PREFIX = STORE_KEYS.of("customer").prefix
 KEY = PREFIX + "{x}"
 DEADLINE_SECONDS = 5
 
@@ -29,7 +29,7 @@ def eventually(condition, what: str) -> None:
 
 @pytest.fixture
 def near(redis_client):
-    cache = NearCache(redis_client, PREFIX, max_entries=100).start()
+    cache = NearCache(redis_client, [PREFIX], max_entries=100).start()
     eventually(lambda: cache.coherent, "tracking established")
     yield cache
     cache.stop()
@@ -68,7 +68,7 @@ def test_keys_outside_the_prefix_are_never_kept(near):
 
 
 def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, redis_client):
-    cache = NearCache(redis_client, PREFIX, max_entries=100).start()
+    cache = NearCache(redis_client, [PREFIX], max_entries=100).start()
     try:
         eventually(lambda: cache.coherent, "tracking established")
         cache.put(KEY, b"v1", cache.sequence())

@@ -19,6 +19,7 @@ from app.passport.errors import (
 from tests.support.scripted_upstream import respond, scripted_upstream
 
 CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+CUSTOMER_PATH = f"/v1/customers/{CUSTOMER_ID}"
 OK_BODY = json.dumps({"id": CUSTOMER_ID}).encode()
 MAX_BYTES = 4096
 
@@ -61,52 +62,52 @@ def garbage(sock: socket.socket) -> None:
 
 def test_well_formed_answer_is_decoded():
     with scripted_upstream(respond(200, OK_BODY)) as upstream:
-        assert client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r") == {"id": CUSTOMER_ID}
+        assert client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r") == {"id": CUSTOMER_ID}
 
 
 def test_declared_oversized_body_is_refused_unread():
     with scripted_upstream(declared_too_large) as upstream:
         with pytest.raises(PassportBadResponse, match="over the limit"):
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
 def test_oversized_chunked_body_is_refused():
     with scripted_upstream(chunked_too_large) as upstream:
         with pytest.raises(PassportBadResponse, match="size limit"):
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
 def test_trickled_body_hits_the_deadline():
     with scripted_upstream(trickle) as upstream:
         with pytest.raises(PassportTimeout):
-            client_for(upstream.base_url, timeout_seconds=1.0).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url, timeout_seconds=1.0).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
 def test_connection_cut_mid_body_is_retried_then_unreachable():
     with scripted_upstream(cut_mid_body) as upstream:
         with pytest.raises(PassportUnreachable):
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
         assert upstream.connections == 3
 
 
 def test_cut_connection_then_success_is_a_success():
     with scripted_upstream(respond(200, OK_BODY)) as upstream:
         upstream.scripts.append(cut_mid_body)
-        assert client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r") == {"id": CUSTOMER_ID}
+        assert client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r") == {"id": CUSTOMER_ID}
         assert upstream.connections == 2
 
 
 def test_garbage_instead_of_http_is_unreachable():
     with scripted_upstream(garbage) as upstream:
         with pytest.raises(PassportUnreachable):
-            client_for(upstream.base_url, retries=0).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url, retries=0).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
 def test_redirects_are_not_followed():
     redirect = respond(302, b"", {"Location": "http://127.0.0.1:1/elsewhere", "Content-Length": "0"})
     with scripted_upstream(redirect) as upstream:
         with pytest.raises(PassportBadResponse):
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
         assert upstream.connections == 1
 
 
@@ -118,7 +119,7 @@ def test_retry_after_of_a_429_is_read_and_clamped_to_the_configured_maximum(retr
     from app.passport.errors import PassportRateLimited
     with scripted_upstream(respond(429, b"", {"Retry-After": retry_after, "Content-Length": "0"})) as upstream:
         with pytest.raises(PassportRateLimited) as excinfo:
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "t", "r")
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
     assert excinfo.value.retry_after == seconds
 
 
@@ -127,9 +128,9 @@ def test_server_errors_open_the_breaker_and_then_nothing_is_sent():
         client = client_for(upstream.base_url)
         for _ in range(3):
             with pytest.raises(PassportServerError):
-                client.get_customer(CUSTOMER_ID, "t", "r")
+                client.get_record("customer", CUSTOMER_PATH, "t", "r")
         with pytest.raises(PassportCircuitOpen):
-            client.get_customer(CUSTOMER_ID, "t", "r")
+            client.get_record("customer", CUSTOMER_PATH, "t", "r")
         assert upstream.connections == 3
 
 
@@ -164,7 +165,7 @@ def test_credentials_travel_in_the_json_body_not_basic_auth():
 
 def test_customer_request_carries_bearer_token_and_request_id():
     with scripted_upstream(respond(200, OK_BODY)) as upstream:
-        client_for(upstream.base_url).get_customer(CUSTOMER_ID, "tok123", "req-9")
+        client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "tok123", "req-9")
     head = upstream.received[0].split(b"\r\n\r\n")[0]
     assert head.startswith(f"GET /v1/customers/{CUSTOMER_ID} ".encode())
     assert b"Authorization: Bearer tok123" in head
@@ -200,4 +201,4 @@ def test_a_proxy_set_after_start_is_ignored(monkeypatch):
 def test_a_body_that_is_not_i_json_is_a_bad_response(body):
     with scripted_upstream(respond(200, body)) as upstream:
         with pytest.raises(PassportBadResponse):
-            client_for(upstream.base_url).get_customer(CUSTOMER_ID, "token", None)
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "token", None)

@@ -155,7 +155,7 @@ def test_a_purge_deletes_every_cached_listing_page_holding_the_customer(app, emu
                if customer_id in {c["id"] for c in answer.get_json()["customers"]}]
     assert len(holding) == 2
     assert {client.get(page).headers["X-Cache"] for page in pages} == {"HIT"}
-    tag = STORE_KEYS.customer_pages(customer_id)
+    tag = STORE_KEYS.of("customer").pages(customer_id)
     assert 0 < redis_client.pttl(tag) and len(redis_client.smembers(tag)) == 2  # bookkeeping that expires
 
     assert client.delete(f"{url(customer_id)}/cache?mode={mode}").status_code == 204

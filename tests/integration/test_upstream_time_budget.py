@@ -37,6 +37,7 @@ from tests.support.scripted_upstream import (
 )
 
 CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+CUSTOMER_PATH = f"/v1/customers/{CUSTOMER_ID}"
 OK_BODY = json.dumps({"id": CUSTOMER_ID}).encode()
 ATTEMPT_SECONDS = 1.0
 DEADLINE_SECONDS = 3.0
@@ -68,7 +69,7 @@ def timed_out_after(call: Callable[[], object]) -> float:
 def test_a_body_trickling_a_byte_at_a_time_is_cut_at_the_attempt_budget():
     with scripted_upstream(trickled(200, SLOW_BODY, body_interval=TRICKLE_INTERVAL)) as upstream:
         client = client_for(upstream.base_url)
-        elapsed = timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
+        elapsed = timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
     assert elapsed < ATTEMPT_SECONDS + MARGIN_SECONDS < DEADLINE_SECONDS
 
 
@@ -76,7 +77,7 @@ def test_headers_trickling_a_byte_at_a_time_are_cut_at_the_attempt_budget():
     slow_head = trickled(200, OK_BODY, head_interval=TRICKLE_INTERVAL, headers=PADDING)
     with scripted_upstream(slow_head) as upstream:
         client = client_for(upstream.base_url)
-        elapsed = timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
+        elapsed = timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
     assert elapsed < ATTEMPT_SECONDS + MARGIN_SECONDS < DEADLINE_SECONDS
 
 
@@ -86,7 +87,7 @@ def test_headers_and_body_share_one_attempt_budget():
     slow_both = trickled(200, b"x" * 40, head_interval=interval, body_interval=interval)
     with scripted_upstream(slow_both) as upstream:
         client = client_for(upstream.base_url)
-        elapsed = timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
+        elapsed = timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
     assert elapsed < ATTEMPT_SECONDS + MARGIN_SECONDS
 
 
@@ -102,7 +103,7 @@ def test_a_tls_handshake_that_trickles_is_cut_at_the_attempt_budget():
     # The connect timeout is longer than the attempt: the attempt's end still wins.
     with scripted_upstream(trickled_tls_handshake(TRICKLE_INTERVAL), reads_request=False) as upstream:
         client = client_for(f"https://127.0.0.1:{upstream.server_address[1]}", connect_timeout_seconds=5.0)
-        elapsed = timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
+        elapsed = timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
     assert elapsed < ATTEMPT_SECONDS + MARGIN_SECONDS
 
 
@@ -116,7 +117,7 @@ def test_the_deadline_ends_the_last_of_several_slow_attempts():
         upstream.scripts.extend([slow_503, slow_503])
         client = client_for(upstream.base_url, timeout_seconds=attempt_seconds,
                             deadline_seconds=deadline_seconds, retries=10)
-        elapsed = timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
+        elapsed = timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
         assert upstream.connections == 3
     assert elapsed < deadline_seconds + MARGIN_SECONDS
 
@@ -124,7 +125,7 @@ def test_the_deadline_ends_the_last_of_several_slow_attempts():
 def test_a_fast_answer_is_read_whole_and_its_connection_reused():
     with scripted_upstream(keep_alive(200, OK_BODY)) as upstream:
         client = client_for(upstream.base_url)
-        answers = [client.get_customer(CUSTOMER_ID, "t", "r") for _ in range(3)]
+        answers = [client.get_record("customer", CUSTOMER_PATH, "t", "r") for _ in range(3)]
         assert upstream.connections == 1
     assert answers == [{"id": CUSTOMER_ID}] * 3
 
@@ -133,8 +134,8 @@ def test_the_connection_of_a_cut_attempt_is_not_reused():
     with scripted_upstream(keep_alive(200, OK_BODY)) as upstream:
         upstream.scripts.append(trickled(200, SLOW_BODY, body_interval=TRICKLE_INTERVAL))
         client = client_for(upstream.base_url)
-        timed_out_after(lambda: client.get_customer(CUSTOMER_ID, "t", "r"))
-        assert client.get_customer(CUSTOMER_ID, "t", "r") == {"id": CUSTOMER_ID}
+        timed_out_after(lambda: client.get_record("customer", CUSTOMER_PATH, "t", "r"))
+        assert client.get_record("customer", CUSTOMER_PATH, "t", "r") == {"id": CUSTOMER_ID}
         assert upstream.connections == 2
 
 
@@ -179,7 +180,7 @@ def test_calls_beyond_max_connections_wait_for_a_connection_and_reuse_it():
     with scripted_upstream(held_keep_alive(0.1, in_flight)) as upstream:
         client = client_for(upstream.base_url, max_connections=2)
         with ThreadPoolExecutor(8) as threads:
-            answers = list(threads.map(lambda _: client.get_customer(CUSTOMER_ID, "t", "r"), range(8)))
+            answers = list(threads.map(lambda _: client.get_record("customer", CUSTOMER_PATH, "t", "r"), range(8)))
         assert upstream.connections == 2, "every call past the second waited for a connection, none was discarded"
     assert answers == [{"id": CUSTOMER_ID}] * 8
     assert in_flight.most == 2
@@ -204,7 +205,7 @@ def test_a_call_that_found_no_free_connection_is_a_timeout_not_counted_against_p
         with client._session.get(upstream.base_url + "/held", stream=True):
             started = time.monotonic()
             with pytest.raises(PassportBusy):
-                client.get_customer(CUSTOMER_ID, "t", "r")
+                client.get_record("customer", CUSTOMER_PATH, "t", "r")
             elapsed = time.monotonic() - started
     assert ATTEMPT_SECONDS <= elapsed < ATTEMPT_SECONDS + MARGIN_SECONDS
     assert not is_passport_failure(PassportBusy("busy"))

@@ -10,7 +10,7 @@ from tests.support.keys import STORE_KEYS
 
 
 def customer_key(customer_id: str) -> str:
-    return STORE_KEYS.customer(customer_id)
+    return STORE_KEYS.of("customer").entry(customer_id)
 
 
 def age_entry(client: redis.Redis, customer_id: str, seconds: float) -> None:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.policy.freshness import FreshnessPolicy, ttl_for
+from app.passport.resource import FreshnessRule
+from app.policy.freshness import ttl_for
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-DEFAULT = FreshnessPolicy()
+DEFAULT = FreshnessRule()
 
 
 def ago(seconds: float) -> datetime:
@@ -34,7 +35,7 @@ def test_updated_at_equal_to_now_gets_the_minimum():
 
 
 def test_factor_and_bounds_come_from_the_policy():
-    policy = FreshnessPolicy(factor=0.5, min_seconds=5, max_seconds=60)
+    policy = FreshnessRule(factor=0.5, min_seconds=5, max_seconds=60)
     assert ttl_for(ago(40), NOW, policy) == 20
     assert ttl_for(ago(4), NOW, policy) == 5
     assert ttl_for(ago(1000), NOW, policy) == 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.passport import errors as passport_errors
-from app.policy.customers import decode_failure, encode_failure
+from app.policy.records import decode_failure, encode_failure
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""app.policy.customers: the customer service acting on the policy's decisions, in milliseconds.
+"""app.policy.records: the record service (for customers) acting on the policy's decisions, in milliseconds.
 
 The in-process store, one fake clock for the service, its store and its waits, and a fake Passport
 at the policy's seam (``PassportCustomers.get``); the integration and fault tests run the same rules
@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from app.passport.errors import PassportError, PassportForbidden, PassportServerError, PassportTimeout
-from app.passport.schemas import Customer, parse_passport_customer
-from app.policy.customers import CachePolicy, CacheResult, CustomerService, encode_failure
-from app.policy.freshness import FreshnessPolicy
+from app.passport.resource import FreshnessRule, Rendered
+from app.passport.resources import CUSTOMER
+from app.passport.schemas import parse_passport_customer
+from app.policy.records import CachePolicy, CacheResult, RecordService, encode_failure
 from app.store.cache import CacheKeys, MemoryStore
 from app.store.lock import LockKeeper, StoreLock
 from emulator.example import load_example
@@ -24,7 +25,7 @@ from tests.support.clock import FakeClock
 CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
 FRESH_SECONDS = 60  # the freshness policy's floor: the example's updated_at is long ago
 POLICY = CachePolicy(
-    freshness=FreshnessPolicy(0.1, FRESH_SECONDS, FRESH_SECONDS),
+    freshness=FreshnessRule(0.1, FRESH_SECONDS, FRESH_SECONDS),
     stale_while_revalidate_seconds=30, stale_if_error_seconds=600, not_found_seconds=20,
     lock_wait_seconds=5, longest_fetch_seconds=10,
 )
@@ -33,15 +34,17 @@ POLICY = CachePolicy(
 class FakePassport:
     """Passport's customers at the policy's seam: the docs example under any id, or a scripted failure."""
 
+    resource = CUSTOMER
+
     def __init__(self) -> None:
         self.calls = 0
         self.failure: PassportError | None = None
 
-    def get(self, customer_id: str, request_id: str | None) -> Customer:
+    def get(self, customer_id: str, request_id: str | None) -> Rendered:
         self.calls += 1
         if self.failure is not None:
             raise self.failure
-        return parse_passport_customer(dict(load_example(), id=customer_id), customer_id)
+        return CUSTOMER.rendered(parse_passport_customer(dict(load_example(), id=customer_id), customer_id))
 
 
 class RunAtOnce(Executor):
@@ -69,9 +72,9 @@ def passport() -> FakePassport:
 
 
 @pytest.fixture
-def service(clock, store, passport) -> CustomerService:
+def service(clock, store, passport) -> RecordService:
     locks = LockKeeper(store, lease_seconds=2.0)
-    return CustomerService(passport, store, CacheKeys("test"), POLICY, RunAtOnce(), RunAtOnce(), locks,
+    return RecordService(passport, store, CacheKeys("test"), POLICY, RunAtOnce(), RunAtOnce(), locks,
                            clock=clock, sleep=clock.sleep)
 
 
@@ -116,7 +119,7 @@ def test_a_403_drops_the_copy(service, passport, clock, store):
     passport.failure = PassportForbidden("no longer yours")
     with pytest.raises(PassportForbidden):
         service.lookup(CUSTOMER_ID, "r2")
-    assert store.get(CacheKeys("test").customer(CUSTOMER_ID)) is None
+    assert store.get(CacheKeys("test").of("customer").entry(CUSTOMER_ID)) is None
 
 
 def test_a_404_is_remembered_for_its_own_time(service, passport, clock):
@@ -132,19 +135,19 @@ def test_a_404_is_remembered_for_its_own_time(service, passport, clock):
 
 
 def test_a_lock_nobody_releases_is_waited_out_then_the_fetch_is_not_stored(service, passport, store):
-    held = StoreLock.new(CacheKeys("test").customer_lock(CUSTOMER_ID))
+    held = StoreLock.new(CacheKeys("test").of("customer").lock(CUSTOMER_ID))
     store.add(held.key, held.owner, 3600)  # another process's fetch, never finishing
     answer = service.lookup(CUSTOMER_ID, "r1")
     assert answer.cache_status == "passport-bff; fwd=miss; detail=lock-timeout"
     assert passport.calls == 1
-    assert store.get(CacheKeys("test").customer(CUSTOMER_ID)) is None
+    assert store.get(CacheKeys("test").of("customer").entry(CUSTOMER_ID)) is None
 
 
 def test_a_waiter_shares_the_failure_of_the_fetch_it_waited_for(service, passport, store, clock):
     keys = CacheKeys("test")
-    held = StoreLock.new(keys.customer_lock(CUSTOMER_ID))
+    held = StoreLock.new(keys.of("customer").lock(CUSTOMER_ID))
     store.add(held.key, held.owner, 3600)
-    store.set(keys.customer_failure(CUSTOMER_ID), encode_failure(PassportServerError(503), clock() + 1), 60)
+    store.set(keys.of("customer").failure(CUSTOMER_ID), encode_failure(PassportServerError(503), clock() + 1), 60)
     with pytest.raises(PassportServerError):
         service.lookup(CUSTOMER_ID, "r1")
     assert passport.calls == 0
@@ -160,13 +163,13 @@ class AnotherWorkerRefreshesFirst(Executor):
         from app.store.entry import encode_entry, found_entry
 
         fresh = found_entry(b'{"id": "x"}', self.clock(), self.clock() - 3600, FRESH_SECONDS)
-        self.store.set(CacheKeys("test").customer(CUSTOMER_ID), encode_entry(fresh), 600)
+        self.store.set(CacheKeys("test").of("customer").entry(CUSTOMER_ID), encode_entry(fresh), 600)
         return RunAtOnce().submit(fn, *args, **kwargs)
 
 
 def test_a_refresh_that_finds_a_fresh_copy_stored_meanwhile_asks_passport_nothing(store, passport, clock):
     locks = LockKeeper(store, lease_seconds=2.0)
-    service = CustomerService(passport, store, CacheKeys("test"), POLICY, AnotherWorkerRefreshesFirst(store, clock),
+    service = RecordService(passport, store, CacheKeys("test"), POLICY, AnotherWorkerRefreshesFirst(store, clock),
                               RunAtOnce(), locks, clock=clock, sleep=clock.sleep)
     service.lookup(CUSTOMER_ID, "r1")
     clock.advance(FRESH_SECONDS + 10)
@@ -176,11 +179,11 @@ def test_a_refresh_that_finds_a_fresh_copy_stored_meanwhile_asks_passport_nothin
 
 # --- refresh-ahead and TTL jitter ---------------------------------------------------------------
 
-def service_with(clock, store, passport, **policy: Any) -> CustomerService:
+def service_with(clock, store, passport, **policy: Any) -> RecordService:
     from dataclasses import replace
 
     locks = LockKeeper(store, lease_seconds=2.0)
-    return CustomerService(passport, store, CacheKeys("test"), replace(POLICY, **policy), RunAtOnce(), RunAtOnce(),
+    return RecordService(passport, store, CacheKeys("test"), replace(POLICY, **policy), RunAtOnce(), RunAtOnce(),
                            locks, clock=clock, sleep=clock.sleep, random=lambda: 1.0)
 
 
@@ -212,8 +215,8 @@ def test_without_refresh_ahead_a_copy_just_goes_stale(clock, store, passport):
 
 def test_copies_written_together_get_their_freshness_jittered(clock, store, passport):
     service = service_with(clock, store, passport, ttl_jitter=0.1)  # random() == 1.0: the top of the range
-    customers = [parse_passport_customer(dict(load_example(), id=CUSTOMER_ID), CUSTOMER_ID)]
-    service.warm(customers)
+    customer = parse_passport_customer(dict(load_example(), id=CUSTOMER_ID), CUSTOMER_ID)
+    service.warm({CUSTOMER_ID: CUSTOMER.rendered(customer)})
     assert service.read(CUSTOMER_ID).entry.fresh_seconds == round(FRESH_SECONDS * 1.1)
     other = "0b6f1c2e-2b9d-4c8e-9a51-1f4c1d7e2a33"
     assert service.lookup(other, "r1").entry.fresh_seconds == FRESH_SECONDS  # a single lookup: exact

@@ -1,0 +1,92 @@
+"""What a kind of Passport record is to passport-bff, declared once: ``Resource``.
+
+A customer, an account, a Bre-B key and a recipient are cached, coalesced, purged, audited and
+counted by the same code (``app.policy.resources``, ``app.web.lookup``); what sets them apart is a
+``Resource`` value, declared in the kind's own module (``app.passport.resources``): the Passport
+path, the strict upstream schema and the frontend shape (``parse`` and ``render``), the record's
+owner, the freshness rule, the scope a caller needs, the personal-data fields. Nothing here knows
+Flask, Redis or HTTP: the Passport layer fetches through ``PassportRecords``, the policy stores
+what ``Rendered`` holds, the web layer routes ``/v1/<plural>/<id>``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from app.passport.client import PassportClient
+from app.passport.tokens import TokenProvider
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FreshnessRule:
+    """How long a record stays fresh: RFC 9111's heuristic on its ``updated_at``, clamped.
+
+    ``factor`` of the time since the record last changed, between ``min_seconds`` and
+    ``max_seconds`` (``app.policy.freshness``). A record that changes with every payment (an
+    account's balance) gets ``factor=0`` and ``min_seconds == max_seconds``: a fixed maximum age.
+    """
+
+    factor: float = 0.1
+    min_seconds: int = 30
+    max_seconds: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A validated record, rendered as frontends receive it: what the cache keeps of it."""
+
+    body: bytes  # the frontend JSON, compact, ready to send
+    updated_at: datetime  # Passport's ``updated_at``: the freshness heuristic's input
+    owner: str | None  # the customer it belongs to; None when it names none itself (a key: its account's)
+
+
+@dataclass(frozen=True)
+class Resource(Generic[R]):
+    """One kind of Passport record, as every layer of passport-bff needs to know it."""
+
+    name: str  # "customer": cache keys, metrics, audit events, problem types ("customer-not-found")
+    plural: str  # "customers": the route /v1/<plural>/<id>
+    title: str  # "Customer": problem titles and the OpenAPI document
+    passport_path: str  # Passport's retrieve path, with an ``{id}`` placeholder
+    parse: Callable[[Any, str], R]  # Passport's decoded body, the id asked -> record (or InvalidPassportRecord)
+    render: Callable[[R], bytes]  # record -> frontend JSON bytes
+    updated_at: Callable[[R], datetime]
+    owner: Callable[[R], str | None]
+    scope: str  # what a caller needs to read it
+    freshness: FreshnessRule
+    frontend_schema: Any  # the marshmallow schema of the frontend shape (for the OpenAPI document)
+    personal_fields: tuple[str, ...] = ()  # frontend fields holding personal data (maskable)
+
+    def path_for(self, record_id: str) -> str:
+        return self.passport_path.format(id=quote(record_id, safe=""))
+
+    def rendered(self, record: R) -> Rendered:
+        return Rendered(self.render(record), self.updated_at(record), self.owner(record))
+
+
+class PassportRecords:
+    """Get one record of a declared kind from Passport, validated and rendered.
+
+    Every call carries a token from the ``TokenProvider`` (renewed on a 401); what Passport sends
+    back goes through the resource's strict schema. A body that fails it raises
+    ``InvalidPassportRecord`` (``app.passport.errors``), for the policy to log with its context and answer as
+    ``PassportBadResponse``; Passport's own failures raise ``app.passport.errors``.
+    """
+
+    def __init__(self, resource: Resource[Any], client: PassportClient, tokens: TokenProvider) -> None:
+        self.resource = resource
+        self._client = client
+        self._tokens = tokens
+
+    def get(self, record_id: str, request_id: str | None) -> Rendered:
+        """The record ``record_id``, rendered; ``PassportNotFound`` when Passport has none."""
+        resource = self.resource
+        path = resource.path_for(record_id)
+        payload = self._tokens.call_with_token(
+            lambda token: self._client.get_record(resource.name, path, token, request_id), request_id)
+        return resource.rendered(resource.parse(payload, record_id))

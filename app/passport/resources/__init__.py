@@ -1,0 +1,19 @@
+"""Every kind of Passport record passport-bff serves, registered here: one line each.
+
+A kind's module declares its ``Resource`` (``app.passport.resource``): Passport's path, the strict
+upstream schema and the frontend shape, owner, freshness, scope and personal fields. Routes, cache
+keys, metrics, audit events, problem types and the OpenAPI document follow from this list.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.passport.resource import Resource
+from app.passport.resources.customer import CUSTOMER
+
+RESOURCES: tuple[Resource[Any], ...] = (
+    CUSTOMER,
+)
+BY_NAME: dict[str, Resource[Any]] = {resource.name: resource for resource in RESOURCES}
+
+__all__ = ["BY_NAME", "CUSTOMER", "RESOURCES"]
