@@ -5,8 +5,10 @@ counted by the same code (``app.policy.resources``, ``app.web.lookup``); what se
 ``Resource`` value, declared in the kind's own module (``app.passport.resources``): the Passport
 path, the strict upstream schema and the frontend shape (``parse`` and ``render``), the record's
 owner, the freshness rule, the scope a caller needs, the personal-data fields. Nothing here knows
-Flask, Redis or HTTP: the Passport layer fetches through ``PassportRecords``, the policy stores
-what ``Rendered`` holds, the web layer routes ``/v1/<plural>/<id>``.
+Flask, Redis or HTTP (nor imports what does: the gunicorn master loads it, through
+``app.web.problems``, before any worker patches sockets): the Passport layer fetches through
+``app.passport.records``, the policy stores what ``Rendered`` holds, the web layer routes
+``/v1/<plural>/<id>``.
 """
 from __future__ import annotations
 
@@ -15,9 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
-
-from app.passport.client import PassportClient
-from app.passport.tokens import TokenProvider
 
 R = TypeVar("R")
 
@@ -42,7 +41,7 @@ class Rendered:
 
     body: bytes  # the frontend JSON, compact, ready to send
     updated_at: datetime  # Passport's ``updated_at``: the freshness heuristic's input
-    owner: str | None  # the customer it belongs to; None when it names none itself (a key: its account's)
+    owner: str | None  # the customer it belongs to; None for a customer (its own) or a record naming none
 
 
 @dataclass(frozen=True)
@@ -56,37 +55,20 @@ class Resource(Generic[R]):
     parse: Callable[[Any, str], R]  # Passport's decoded body, the id asked -> record (or InvalidPassportRecord)
     render: Callable[[R], bytes]  # record -> frontend JSON bytes
     updated_at: Callable[[R], datetime]
-    owner: Callable[[R], str | None]
+    owner: Callable[[R], str | None]  # the customer it belongs to (None: a customer, which is its own)
     scope: str  # what a caller needs to read it
     freshness: FreshnessRule
     frontend_schema: Any  # the marshmallow schema of the frontend shape (for the OpenAPI document)
+    example_id: str  # the id of the docs' example record (the emulator seeds it; the OpenAPI document shows it)
     personal_fields: tuple[str, ...] = ()  # frontend fields holding personal data (maskable)
+
+    @property
+    def is_customer(self) -> bool:
+        """A customer is its own owner: a caller bound to customers is checked on its id, before any read."""
+        return self.name == "customer"
 
     def path_for(self, record_id: str) -> str:
         return self.passport_path.format(id=quote(record_id, safe=""))
 
     def rendered(self, record: R) -> Rendered:
         return Rendered(self.render(record), self.updated_at(record), self.owner(record))
-
-
-class PassportRecords:
-    """Get one record of a declared kind from Passport, validated and rendered.
-
-    Every call carries a token from the ``TokenProvider`` (renewed on a 401); what Passport sends
-    back goes through the resource's strict schema. A body that fails it raises
-    ``InvalidPassportRecord`` (``app.passport.errors``), for the policy to log with its context and answer as
-    ``PassportBadResponse``; Passport's own failures raise ``app.passport.errors``.
-    """
-
-    def __init__(self, resource: Resource[Any], client: PassportClient, tokens: TokenProvider) -> None:
-        self.resource = resource
-        self._client = client
-        self._tokens = tokens
-
-    def get(self, record_id: str, request_id: str | None) -> Rendered:
-        """The record ``record_id``, rendered; ``PassportNotFound`` when Passport has none."""
-        resource = self.resource
-        path = resource.path_for(record_id)
-        payload = self._tokens.call_with_token(
-            lambda token: self._client.get_record(resource.name, path, token, request_id), request_id)
-        return resource.rendered(resource.parse(payload, record_id))

@@ -50,7 +50,8 @@ from app.passport.errors import (
     PassportRateLimited,
     PassportServerError,
 )
-from app.passport.resource import FreshnessRule, PassportRecords, Rendered
+from app.passport.records import PassportRecords
+from app.passport.resource import FreshnessRule, Rendered
 from app.policy.cache_status import CacheStatus
 from app.policy.coalescing import SingleFlight
 from app.policy.decision import Action, StaleWindows, decide, serves_on_error
@@ -635,7 +636,7 @@ class RecordService:
         fresh = ttl_for(rendered.updated_at, datetime.fromtimestamp(fetched_at, UTC), self._policy.freshness)
         if spread and self._policy.ttl_jitter:
             fresh = max(1, round(fresh * (1 + self._policy.ttl_jitter * (2 * self._random() - 1))))
-        return found_entry(rendered.body, fetched_at, rendered.updated_at.timestamp(), fresh)
+        return found_entry(rendered.body, fetched_at, rendered.updated_at.timestamp(), fresh, rendered.owner)
 
     def _store_entry(self, record_id: str, entry: CachedRecord, lock: StoreLock | None = None) -> bool:
         """Keep a record past its freshness for the stale windows; a 404 only for its own time.

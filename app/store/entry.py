@@ -1,13 +1,17 @@
-"""The stored format of a cached lookup: a one-line header, then the ready-to-send body.
+"""The stored format of a cached record: a one-line header, then the ready-to-send body (or two).
 
-``pbff1 <status> <fetched_at> <updated_at> <fresh_seconds> <etag>\\n<body>``
+``pbff2 <status> <fetched_at> <updated_at> <fresh_seconds> <etag> <owner> <masked_etag> <body_bytes>\\n<body><masked>``
 
-``status`` is 200 for a customer (the body is the frontend JSON exactly as it will be sent, so a
-hit is one split and no JSON work) or 404 for a remembered "no such customer" (negative caching;
+``status`` is 200 for a record (the body is the frontend JSON exactly as it will be sent, so a
+hit is one split and no JSON work) or 404 for a remembered "no such record" (negative caching;
 empty body). The header carries what the cache policy needs: when we fetched it, when Passport
-last changed it, how long it is fresh, its ETag. The leading marker is the format version: an
-entry written by another version, or unreadable for any reason, decodes to None and is simply a
-miss (the cachecontrol way). No pickle: nothing read from Redis is ever executed.
+last changed it, how long it is fresh, its ETag; and what authorization and masking need: the
+customer the record belongs to (``-``: none named, as for a customer, which is its own), and,
+for a kind with personal fields, the second, masked body (``body_bytes`` long is the whole one,
+the rest is the masked one) with its own ETag (``-``: no masked body). The leading marker is the
+format version: an entry written by another version, or unreadable for any reason, decodes to
+None and is simply a miss (the cachecontrol way). No pickle: nothing read from Redis is ever
+executed.
 """
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-MARKER = b"pbff1"
-HEADER_FIELDS = 6
+MARKER = b"pbff2"
+HEADER_FIELDS = 9
 FOUND = 200
 NOT_FOUND = 404
-NO_ETAG = "-"
+NONE = "-"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class CachedRecord:
     fetched_at: float
     updated_at: float
     fresh_seconds: int
+    owner: str | None = None  # the customer the record belongs to, when it names one
+    masked_body: bytes | None = None  # the body with personal fields masked, for callers without pii.read
+    masked_etag: str | None = None
 
     @property
     def found(self) -> bool:
@@ -60,40 +67,52 @@ def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def found_entry(body: bytes, fetched_at: float, updated_at: float, fresh_seconds: int) -> CachedRecord:
-    return CachedRecord(FOUND, body, strong_etag(body), fetched_at, updated_at, fresh_seconds)
+def found_entry(body: bytes, fetched_at: float, updated_at: float, fresh_seconds: int, owner: str | None = None,
+                masked_body: bytes | None = None) -> CachedRecord:
+    masked_etag = None if masked_body is None else strong_etag(masked_body)
+    return CachedRecord(FOUND, body, strong_etag(body), fetched_at, updated_at, fresh_seconds, owner, masked_body,
+                        masked_etag)
 
 
 def not_found_entry(fetched_at: float, fresh_seconds: int) -> CachedRecord:
-    return CachedRecord(NOT_FOUND, b"", NO_ETAG, fetched_at, 0.0, fresh_seconds)
+    return CachedRecord(NOT_FOUND, b"", NONE, fetched_at, 0.0, fresh_seconds)
 
 
 def encode_entry(entry: CachedRecord) -> bytes:
     """Serialise ``entry`` for the store."""
-    header = b"%s %d %.3f %.3f %d %s\n" % (
-        MARKER, entry.status, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii")
+    header = b"%s %d %.3f %.3f %d %s %s %s %d\n" % (
+        MARKER, entry.status, entry.fetched_at, entry.updated_at, entry.fresh_seconds, entry.etag.encode("ascii"),
+        (entry.owner or NONE).encode("ascii"), (entry.masked_etag or NONE).encode("ascii"), len(entry.body),
     )
-    return header + entry.body
+    return header + entry.body + (entry.masked_body or b"")
 
 
 def decode_entry(raw: bytes | None) -> CachedRecord | None:
     """Return the entry stored as ``raw``, or None when absent, foreign or damaged."""
     if not raw:
         return None
-    header, newline, body = raw.partition(b"\n")
+    header, newline, bodies = raw.partition(b"\n")
     parts = header.split(b" ")
     if not newline or len(parts) != HEADER_FIELDS or parts[0] != MARKER:
         return None
     try:
+        body_bytes = int(parts[8])
+        owner, masked_etag = parts[6].decode("ascii"), parts[7].decode("ascii")
+        masked = bodies[body_bytes:]
         entry = CachedRecord(
             status=int(parts[1]),
-            body=body,
+            body=bodies[:body_bytes],
             etag=parts[5].decode("ascii"),
             fetched_at=float(parts[2]),
             updated_at=float(parts[3]),
             fresh_seconds=int(parts[4]),
+            owner=None if owner == NONE else owner,
+            masked_body=None if masked_etag == NONE else masked,
+            masked_etag=None if masked_etag == NONE else masked_etag,
         )
     except (ValueError, UnicodeDecodeError):
         return None
-    valid = (entry.status == FOUND and body) or (entry.status == NOT_FOUND and not body)
+    if body_bytes < 0 or (entry.masked_body is None and masked) or (entry.masked_body is not None and not masked):
+        return None
+    valid = (entry.status == FOUND and entry.body) or (entry.status == NOT_FOUND and not bodies)
     return entry if valid else None

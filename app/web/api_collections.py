@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from app.passport.errors import PassportError
+from app.passport.resources import CUSTOMER
 from app.passport.schemas import BATCH_GET, LIST_QUERY, ListQuerySchema
 from app.web.answers import JSON
 from app.web.api_docs import (
@@ -63,7 +64,8 @@ def audit_disclosures(records: list[tuple[str, str]], route: str, purpose: str |
     """One audit event per customer of the answer (``app.web.audit``)."""
     audit: AuditTrail = current_app.extensions[AUDIT_EXTENSION]
     if audit.enabled and records:
-        audit.disclosed(records, caller=g.caller.name, route=route, request_id=g.request_id, purpose=purpose)
+        audit.disclosed(CUSTOMER.name, [(customer_id, None, result) for customer_id, result in records],
+                        caller=g.caller.name, route=route, request_id=g.request_id, purpose=purpose)
 
 FORBIDDEN_TITLE = CUSTOMER_NOT_ALLOWED.title
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
+from app.passport.resource import Resource
+from app.passport.resources import CUSTOMER
 from app.policy.records import CacheResult
 from app.web.audit import PURPOSE_HEADER, SANE_PURPOSE
 from app.web.lookup import UUID_PATTERN
@@ -29,7 +31,7 @@ TEXT = "text/plain"
 HTML = "text/html"
 API_KEY_SCHEME = "apiKey"
 BEARER_SCHEME = "bearerAuth"
-DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"  # the example customer of Passport's docs
+DOCS_CUSTOMER_ID = CUSTOMER.example_id  # the example customer of Passport's docs
 X_CACHE_VALUES = [result.value for result in CacheResult]
 CACHE_STATUS_PATTERN = "^passport-bff; "
 UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
@@ -110,13 +112,17 @@ def upstream_problems(*extra_503: ProblemType, optional: tuple[str, ...] = ()) -
 
 
 
-def customer_id_parameter() -> dict[str, Any]:
+def record_id_parameter(resource: Resource[Any]) -> dict[str, Any]:
     return {
-        "name": "customer_id", "in": "path", "required": True,
-        "description": "The Passport customer id: a UUID in its 8-4-4-4-12 form, any case.",
+        "name": f"{resource.name}_id", "in": "path", "required": True,
+        "description": f"The Passport {resource.name} id: a UUID in its 8-4-4-4-12 form, any case.",
         "schema": {"type": "string", "pattern": UUID_JSON_PATTERN},
-        "example": DOCS_CUSTOMER_ID,
+        "example": resource.example_id,
     }
+
+
+def customer_id_parameter() -> dict[str, Any]:
+    return record_id_parameter(CUSTOMER)
 
 
 def request_id_parameter() -> dict[str, Any]:

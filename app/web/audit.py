@@ -1,11 +1,11 @@
-"""The audit trail: one JSON line for every customer record that leaves the service.
+"""The audit trail: one JSON line for every record of personal data that leaves the service.
 
 Why: we hold personal data for many frontends; "who looked at customer X, when, through which
 route, and why" must be answerable long after the request logs have rotated away, and from a
 sink of its own (a file that is shipped to the audit store, or stdout where the platform
-collects it), never sampled. A disclosure is a customer record in an answer: a lookup's 200 or
-304 (the caller holds the record and we confirm it), each customer of a batch, each customer of a
-listing page. A problem answer or a remembered 404 discloses nothing and writes nothing.
+collects it), never sampled. A disclosure is a record in an answer: a lookup's 200 or 304 (the
+caller holds the record and we confirm it), each customer of a batch, each customer of a listing
+page. A problem answer or a remembered 404 discloses nothing and writes nothing.
 
 Each line (``AUDIT_LOG=stdout|file:PATH|off``)::
 
@@ -13,9 +13,15 @@ Each line (``AUDIT_LOG=stdout|file:PATH|off``)::
      "caller":"<API key name or JWT sub>","route":"/v1/customers/<path:customer_id>",
      "result":"HIT","request_id":"...","trace_id":"<32 hex>"|null,"purpose":"..."|null}
 
+A record of another kind names its own id and the customer it belongs to (``null`` when Passport's
+record names none), so that the same question finds it::
+
+    {"time":"...","event":"account.disclosed","account_id":"<uuid>","customer_id":"<owner uuid>",
+     "caller":"...","route":"/v1/accounts/<path:account_id>","result":"MISS",...}
+
 ``result`` is ``HIT``, ``MISS``, ``STALE``, ``BYPASS`` (the ``X-Cache`` of the record) or
-``NOT_MODIFIED`` (a 304). No other personal data is written: the customer id is the subject, the
-rest describes the access. The caller may say why it asks in ``X-Purpose`` (validated: 1 to 64
+``NOT_MODIFIED`` (a 304). No other personal data is written: the ids are the subject, the rest
+describes the access. The caller may say why it asks in ``X-Purpose`` (validated: 1 to 64
 characters of ``A-Z a-z 0-9 . _ : / # = + -``, starting with a letter or digit; anything else is a
 400 naming the header, before any cache or Passport call).
 
@@ -47,7 +53,7 @@ log = logging.getLogger(__name__)
 PURPOSE_HEADER = "X-Purpose"
 SANE_PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#=+-]{0,63}")
 NOT_MODIFIED = "NOT_MODIFIED"
-EVENT = "customer.disclosed"
+CUSTOMER = "customer"
 ROTATION_CHECK_SECONDS = 1.0
 
 
@@ -79,17 +85,25 @@ class AuditTrail:
         self._clock = UtcMillis()
         self.enabled = self._sink is not None
 
-    def disclosed(self, records: Iterable[tuple[str, str]], *, caller: str | None, route: str, request_id: str,
-                  purpose: str | None) -> None:
-        """One line per ``(customer_id, result)`` of ``records``, disclosed to ``caller`` by ``route``."""
+    def disclosed(self, kind: str, records: Iterable[tuple[str, str | None, str]], *, caller: str | None, route: str,
+                  request_id: str, purpose: str | None) -> None:
+        """One line per ``(id, owner, result)`` of ``records`` of ``kind``, disclosed to ``caller`` by ``route``.
+
+        ``owner`` is the customer a record belongs to (a customer's is None: it is its own).
+        """
         sink = self._sink
         if sink is None:
             return
         trace_id = current_trace_id()
-        head = f'{{"time":"{self._clock.now()}","event":"{EVENT}","customer_id":"'
+        head = f'{{"time":"{self._clock.now()}","event":"{kind}.disclosed","{kind}_id":"'
         middle = f'","caller":{json_string(caller)},"route":"{route}","result":"'
         end = f'","request_id":"{request_id}","trace_id":{quoted(trace_id)},"purpose":{quoted(purpose)}}}\n'
-        sink.write("".join(head + customer_id + middle + result + end for customer_id, result in records).encode())
+        if kind == CUSTOMER:
+            lines = (head + record_id + middle + result + end for record_id, _, result in records)
+        else:
+            lines = (head + record_id + f'","customer_id":{quoted(owner)}' + middle[1:] + result + end
+                     for record_id, owner, result in records)
+        sink.write("".join(lines).encode())
 
 
 @functools.lru_cache(maxsize=1024)

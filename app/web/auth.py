@@ -63,6 +63,10 @@ class Caller:
     def may_read(self, customer_id: str) -> bool:
         return self.customers is None or customer_id in self.customers
 
+    def may_read_owned(self, owner: str | None) -> bool:
+        """A record owned by ``owner`` (a customer id; None: unknown) may be shown to this caller."""
+        return self.customers is None or (owner is not None and owner in self.customers)
+
 
 TRUSTED_GATEWAY = Caller("gateway", SCOPES)
 

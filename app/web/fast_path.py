@@ -1,11 +1,12 @@
-"""The lookup fast path: a WSGI layer in front of Flask that serves every customer lookup itself.
+"""The lookup fast path: a WSGI layer in front of Flask that serves every record lookup itself.
 
 Why: a lookup's answer is stored bytes, ready to send, and Flask's machinery around them (request
 and app contexts, a dozen before/after hooks, a Response object, header parsing) costs several
 times the lookup itself — more than a bare Flask + Redis route spends in all on a hit. This layer
-is an adapter, like the Flask view: it hands ``GET /v1/customers/<id>`` to the one lookup
-(``app.web.lookup``), sends the answer it returns, whatever it is (a customer, a 304, a problem),
-and writes the request's log line and metrics as ``app.web.request_log`` does for Flask.
+is an adapter, like the Flask views: it hands ``GET /v1/<plural>/<id>`` (a customer, an account, a
+key, a recipient) to that kind's one lookup (``app.web.lookup``), sends the answer it returns,
+whatever it is (a record, a 304, a problem), and writes the request's log line and metrics as
+``app.web.request_log`` does for Flask.
 
 It declines only what is not a plain lookup, which Flask then serves: other routes and methods,
 an id holding a ``/``, a path not sent in its canonical spelling (``app.web.request_target``), a
@@ -26,13 +27,12 @@ from werkzeug.http import HTTP_STATUS_CODES
 from app import metrics, tracing
 from app.observability import REQUEST_ID_HEADER, begin_trace, end_trace, log_access
 from app.web.answers import problem_answer
-from app.web.lookup import ROUTE, CustomerLookup, LookupAnswer
+from app.web.lookup import LookupAnswer, RecordLookup
 from app.web.problems import INTERNAL_ERROR, Problem
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-PREFIX = "/v1/customers/"
 ENVIRON_KEYS = {name: "HTTP_" + name.upper().replace("-", "_") for name in (
     "X-API-Key", "Authorization", "If-None-Match", "X-Purpose", "X-Request-ID", "Cache-Control")}
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}  # as Werkzeug
@@ -59,31 +59,46 @@ class WsgiHeaders:
         return value if isinstance(value, str) or value is None else default
 
 
-class LookupFastPath:
-    """Serve customer lookups before Flask; hand everything else to ``flask_app``."""
+class RouteMetrics:
+    """A lookup route's request counter (by status, labelled once each) and duration histogram."""
 
-    def __init__(self, lookup: CustomerLookup, flask_app: WSGIApp) -> None:
-        self._lookup = lookup
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.duration = metrics.HTTP_DURATION.labels(route)
+        self._answers: dict[int, Any] = {}
+
+    def answered(self, status: int) -> Any:
+        counter = self._answers.get(status)
+        if counter is None:
+            counter = self._answers[status] = metrics.HTTP_REQUESTS.labels(self.route, "GET", str(status))
+        return counter
+
+
+class LookupFastPath:
+    """Serve record lookups before Flask; hand everything else to ``flask_app``."""
+
+    def __init__(self, lookups: list[RecordLookup], flask_app: WSGIApp) -> None:
+        # "/v1/customers/" -> its lookup and metrics; a path's prefix is found with one split
+        self._routes = {f"/v1/{lookup.resource.plural}/": (lookup, RouteMetrics(lookup.route)) for lookup in lookups}
         self._flask_app = flask_app
-        self._duration = metrics.HTTP_DURATION.labels(ROUTE)
-        self._answers: dict[int, Any] = {}  # status -> its HTTP_REQUESTS child, labelled once
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        raw_id = self._plain_lookup_id(environ)
-        if raw_id is None:
+        target = self._plain_lookup(environ)
+        if target is None:
             return self._flask_app(environ, start_response)
+        lookup, route, raw_id = target
         headers = WsgiHeaders(environ)
         trace = begin_trace(headers.get(REQUEST_ID_HEADER))
-        span = tracing.begin_request("GET", ROUTE, environ)
+        span = tracing.begin_request("GET", route.route, environ)
         try:
-            found = self._answer(raw_id, headers, environ.get("REMOTE_ADDR"), trace.request_id)
+            found = self._answer(lookup, raw_id, headers, environ.get("REMOTE_ADDR"), trace.request_id)
             answer = found.http
             start_response(STATUS_LINES[answer.status], answer.headers)
             elapsed = time.perf_counter() - trace.started
-            self._answered(answer.status).inc()
-            self._duration.observe(elapsed)
+            route.answered(answer.status).inc()
+            route.duration.observe(elapsed)
             log_access(trace.request_id, environ.get("REMOTE_ADDR"), found.caller.name if found.caller else None,
-                       "GET", ROUTE, answer.status, found.cache.value if found.cache else None,
+                       "GET", route.route, answer.status, found.cache.value if found.cache else None,
                        trace.upstream_seconds, elapsed)
             tracing.end_request(span, answer.status, found.cache.value if found.cache else None)
             span = None
@@ -92,32 +107,30 @@ class LookupFastPath:
             end_trace()
         return [answer.body] if answer.body else []
 
-    def _answered(self, status: int) -> Any:
-        counter = self._answers.get(status)
-        if counter is None:
-            counter = self._answers[status] = metrics.HTTP_REQUESTS.labels(ROUTE, "GET", str(status))
-        return counter
-
-    def _answer(self, raw_id: str, headers: WsgiHeaders, client: str | None, request_id: str) -> LookupAnswer:
+    @staticmethod
+    def _answer(lookup: RecordLookup, raw_id: str, headers: WsgiHeaders, client: str | None,
+                request_id: str) -> LookupAnswer:
         """The lookup's answer; a bug in it is a 500 problem, logged with its traceback (as Flask's)."""
         try:
-            return self._lookup.answer(raw_id, headers, client, request_id)
+            return lookup.answer(raw_id, headers, client, request_id)
         except Exception:
             log.exception("unhandled error")
             return LookupAnswer(problem_answer(Problem(INTERNAL_ERROR, INTERNAL_ERROR.detail), request_id), None, None)
 
-    @staticmethod
-    def _plain_lookup_id(environ: dict[str, Any]) -> str | None:
-        """The id of a bodiless, non-CORS ``GET /v1/customers/<id>`` sent as it reads; else None."""
+    def _plain_lookup(self, environ: dict[str, Any]) -> tuple[RecordLookup, RouteMetrics, str] | None:
+        """The lookup, metrics and id of a bodiless, non-CORS ``GET /v1/<plural>/<id>`` sent as it reads."""
         path: str = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "GET" or not path.startswith("/v1/"):
+            return None
+        prefix_end = path.find("/", 4) + 1
+        target = self._routes.get(path[:prefix_end]) if prefix_end else None
         if (
-            environ.get("REQUEST_METHOD") != "GET"
-            or not path.startswith(PREFIX)
+            target is None
             or environ.get("RAW_URI", path).partition("?")[0] != path  # spelled otherwise: app.web.request_target
             or environ.get("CONTENT_LENGTH") not in (None, "", "0")
             or "HTTP_TRANSFER_ENCODING" in environ
             or "HTTP_ORIGIN" in environ
         ):
             return None
-        raw_id = path[len(PREFIX):]
-        return raw_id if raw_id and "/" not in raw_id else None
+        raw_id = path[prefix_end:]
+        return (*target, raw_id) if raw_id and "/" not in raw_id else None

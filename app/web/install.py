@@ -19,6 +19,7 @@ from flask import Flask
 
 from app import tracing
 from app.observability import configure_logging
+from app.passport.resources import RESOURCES
 from app.web import (
     api,
     api_collections,
@@ -35,7 +36,7 @@ from app.web import (
 from app.web.audit import AuditTrail
 from app.web.fast_path import LookupFastPath
 from app.web.framing import BodyFraming, WSGIApp
-from app.web.lookup import CustomerLookup
+from app.web.lookup import RecordLookup
 from config.settings import Settings
 
 
@@ -65,15 +66,19 @@ def install(app: Flask, settings: Settings) -> None:
     errors.init_app(app)
     health.init_app(app, http.readiness_strict_checks)
     audit = AuditTrail(settings.audit)
-    lookup = CustomerLookup(authenticator, ratelimit.lookup_rate_limit(app), parts.customers,
-                            http.customer_cache_control, audit, ratelimit.refresh_rate_limit(app))
-    api.register(app, lookup)
+    refresh_limit = ratelimit.refresh_rate_limit(app)
+    lookups = [
+        RecordLookup(resource, authenticator, ratelimit.lookup_rate_limit(app, api.endpoint_of(resource)),
+                     parts.records[resource.name], http.customer_cache_control, audit, refresh_limit)
+        for resource in RESOURCES
+    ]
+    api.register(app, lookups)
     api_collections.init_app(app, http.customer_cache_control, audit)
     openapi.init_app(app)  # last: it documents every route registered before it
 
     # 1. WSGI layers, innermost first
     wsgi: WSGIApp = app.wsgi_app
     if http.lookup_fast_path and not http.cors_allowed_origins:  # browsers' requests take Flask's CORS
-        wsgi = LookupFastPath(lookup, wsgi)
+        wsgi = LookupFastPath(lookups, wsgi)
     wsgi = security.behind_proxies(wsgi, http.trusted_proxy_hops)
     app.wsgi_app = BodyFraming(wsgi, http.max_request_body_bytes)  # type: ignore[method-assign]

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from app.passport import errors as passport_errors
+from app.passport.resource import Resource
+from app.passport.resources import RESOURCES
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:passport-bff:problem:"
@@ -30,8 +33,37 @@ class ProblemType:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RecordProblems:
+    """The problems of one kind of record (``customer-not-found``...), named from its declaration."""
+
+    name: str
+    invalid_id: ProblemType  # 400: the id is not a UUID
+    not_allowed: ProblemType  # 403: the caller is bound to other customers
+    forbidden: ProblemType  # 403: Passport does not let us see it
+    not_found: ProblemType  # 404: Passport has none with this id
+
+    @classmethod
+    def of(cls, resource: Resource[Any]) -> RecordProblems:
+        name = resource.name
+        return cls(
+            name,
+            ProblemType(f"invalid-{name}-id", 400, f"Invalid {name} id"),
+            ProblemType(f"{name}-not-allowed", 403, f"This {name} is not allowed for this caller"),
+            ProblemType(f"{name}-forbidden", 403, f"Access to this {name} is not allowed"),
+            ProblemType(f"{name}-not-found", 404, f"{resource.title} not found"),
+        )
+
+    @property
+    def types(self) -> tuple[ProblemType, ...]:
+        return self.invalid_id, self.not_allowed, self.forbidden, self.not_found
+
+
+RECORD_PROBLEMS = {resource.name: RecordProblems.of(resource) for resource in RESOURCES}
+CUSTOMER_PROBLEMS = RECORD_PROBLEMS["customer"]
+
 # The caller's request
-INVALID_CUSTOMER_ID = ProblemType("invalid-customer-id", 400, "Invalid customer id")
+INVALID_CUSTOMER_ID = CUSTOMER_PROBLEMS.invalid_id
 INVALID_PARAMETER = ProblemType("invalid-parameter", 400, "Invalid parameter")
 INVALID_BODY = ProblemType("invalid-body", 400, "Invalid request body")
 INVALID_PURPOSE = ProblemType("invalid-purpose", 400, "Invalid X-Purpose header")
@@ -47,13 +79,13 @@ TOO_MANY_REQUESTS = ProblemType("too-many-requests", 429, "Too Many Requests")
 # The caller
 UNAUTHENTICATED = ProblemType("unauthenticated", 401, "Authentication required")
 INSUFFICIENT_SCOPE = ProblemType("insufficient-scope", 403, "Not allowed for this caller")
-CUSTOMER_NOT_ALLOWED = ProblemType("customer-not-allowed", 403, "This customer is not allowed for this caller")
+CUSTOMER_NOT_ALLOWED = CUSTOMER_PROBLEMS.not_allowed
 AUTH_UNAVAILABLE = ProblemType("auth-unavailable", 503, "Caller authentication is unavailable")
 
 # Our dependencies
 CACHE_UNAVAILABLE = ProblemType("cache-unavailable", 503, "The cache is unavailable")
-CUSTOMER_NOT_FOUND = ProblemType("customer-not-found", 404, "Customer not found")
-CUSTOMER_FORBIDDEN = ProblemType("customer-forbidden", 403, "Access to this customer is not allowed")
+CUSTOMER_NOT_FOUND = CUSTOMER_PROBLEMS.not_found
+CUSTOMER_FORBIDDEN = CUSTOMER_PROBLEMS.forbidden
 UPSTREAM_AUTH_FAILED = ProblemType("upstream-auth-failed", 502, "Passport refused our credentials")
 UPSTREAM_ERROR = ProblemType("upstream-error", 502, "Passport answered with an error")
 UPSTREAM_BAD_RESPONSE = ProblemType("upstream-bad-response", 502, "Passport sent an invalid answer")
@@ -92,8 +124,10 @@ UNSUPPORTED_TRANSFER_CODING = ProblemType(
     "unsupported-transfer-coding", 501, "Unsupported transfer coding",
     "The request's Transfer-Encoding names a coding this server does not implement.")
 
-CATALOGUE: tuple[ProblemType, ...] = tuple(
-    value for value in dict(globals()).values() if isinstance(value, ProblemType))
+CATALOGUE: tuple[ProblemType, ...] = tuple(dict.fromkeys([
+    *(value for value in dict(globals()).values() if isinstance(value, ProblemType)),
+    *(kind for problems in RECORD_PROBLEMS.values() for kind in problems.types),
+]))
 
 # Werkzeug's own refusals by status (``app.web.errors`` renders them with these types).
 HTTP_PROBLEMS = {kind.status: kind for kind in (BAD_REQUEST, NOT_FOUND, METHOD_NOT_ALLOWED, REQUEST_TOO_LARGE,
@@ -101,8 +135,7 @@ HTTP_PROBLEMS = {kind.status: kind for kind in (BAD_REQUEST, NOT_FOUND, METHOD_N
 
 PASSPORT_PROBLEMS: dict[type[passport_errors.PassportError], tuple[ProblemType, str]] = {
     passport_errors.PassportError: (UPSTREAM_ERROR, "Passport could not answer."),
-    passport_errors.PassportNotFound: (CUSTOMER_NOT_FOUND, "Passport has no customer with this id."),
-    passport_errors.PassportForbidden: (CUSTOMER_FORBIDDEN, "Passport does not allow access to this customer."),
+    # PassportNotFound and PassportForbidden: the record's own (problem_from_passport).
     passport_errors.PassportUnauthorized: (UPSTREAM_AUTH_FAILED, "Passport refused our access token."),
     passport_errors.PassportCredentialsRejected: (UPSTREAM_AUTH_FAILED, "Passport refused our credentials."),
     passport_errors.PassportRejectedRequest: (UPSTREAM_ERROR, "Passport rejected the request."),
@@ -129,8 +162,13 @@ class Problem(Exception):
         self.extra_headers = headers or {}
 
 
-def problem_from_passport(error: passport_errors.PassportError) -> Problem:
-    """Translate a Passport failure into what the frontend is told."""
+def problem_from_passport(error: passport_errors.PassportError,
+                          record: RecordProblems = CUSTOMER_PROBLEMS) -> Problem:
+    """Translate a Passport failure about a ``record`` (by default a customer) into what the frontend is told."""
+    if isinstance(error, passport_errors.PassportNotFound):
+        return Problem(record.not_found, f"Passport has no {record.name} with this id.")
+    if isinstance(error, passport_errors.PassportForbidden):
+        return Problem(record.forbidden, f"Passport does not allow access to this {record.name}.")
     kind, detail = next(PASSPORT_PROBLEMS[c] for c in type(error).__mro__ if c in PASSPORT_PROBLEMS)
     headers = {}
     if isinstance(error, (passport_errors.PassportRateLimited, passport_errors.PassportCircuitOpen)):

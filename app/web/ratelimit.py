@@ -82,8 +82,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         in_memory_fallback_enabled=True,
     )
     app.extensions[EXTENSION] = limiter
-    app.extensions[LOOKUP_EXTENSION] = LookupRateLimit(
-        limiter.limiter, limits.parse_many(limit), key_prefix, settings.http.rate_limit_sync_seconds
+    app.extensions[LOOKUP_EXTENSION] = lambda scope: LookupRateLimit(
+        limiter.limiter, limits.parse_many(limit), key_prefix, settings.http.rate_limit_sync_seconds, scope=scope
     )
 
 
@@ -93,7 +93,8 @@ def refresh_rate_limit(app: Flask) -> LookupRateLimit | None:
     return limit
 
 
-def lookup_rate_limit(app: Flask) -> LookupRateLimit | None:
-    """The lookup's rate limit, on the same storage; None when rate limiting is off."""
-    limit: LookupRateLimit | None = app.extensions.get(LOOKUP_EXTENSION)
-    return limit
+def lookup_rate_limit(app: Flask, scope: str) -> LookupRateLimit | None:
+    """A lookup route's rate limit, counted as Flask-Limiter counts the route ``scope`` (its endpoint,
+    e.g. ``customers.get_customer``), on the same storage; None when rate limiting is off."""
+    build = app.extensions.get(LOOKUP_EXTENSION)
+    return None if build is None else build(scope)

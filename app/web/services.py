@@ -15,7 +15,8 @@ from app.metrics import record_breaker_state
 from app.passport.back_pressure import FleetPause, InFlightLimit, RetryBudget
 from app.passport.client import PassportClient
 from app.passport.customers import PassportCustomers
-from app.passport.resource import FreshnessRule, PassportRecords, Resource
+from app.passport.records import PassportRecords
+from app.passport.resource import FreshnessRule, Resource
 from app.passport.resources import CUSTOMER, RESOURCES
 from app.passport.tokens import TokenProvider, account_for
 from app.policy.listing import ListingService

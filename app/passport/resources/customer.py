@@ -13,10 +13,11 @@ CUSTOMER: Resource[Customer] = Resource(
     parse=parse_passport_customer,
     render=render_customer,
     updated_at=lambda customer: customer.updated_at,
-    owner=lambda customer: customer.id,  # a customer is its own: a caller bound to it may read it
+    owner=lambda customer: None,  # a customer is its own (Resource.is_customer)
     scope=READ_SCOPE,
     # CACHE_TTL_FACTOR / CACHE_TTL_MIN_SECONDS / CACHE_TTL_MAX_SECONDS override it (config.settings).
     freshness=FreshnessRule(factor=0.1, min_seconds=30, max_seconds=3600),
     frontend_schema=CustomerSchema,
+    example_id="db7e89e7-59d8-4ab1-b675-a2ae52c3339e",
     personal_fields=("email", "mobilePhone", "identification.number"),
 )

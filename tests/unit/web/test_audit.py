@@ -15,7 +15,8 @@ CUSTOMER = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
 
 
 def disclose(trail: AuditTrail, *records: tuple[str, str], caller: str | None = "web") -> None:
-    trail.disclosed(list(records), caller=caller, route="/v1/customers", request_id="req-1", purpose="kyc")
+    trail.disclosed("customer", [(record_id, None, result) for record_id, result in records], caller=caller,
+                    route="/v1/customers", request_id="req-1", purpose="kyc")
 
 
 def lines(path) -> list[dict]:
@@ -29,6 +30,18 @@ def test_each_record_is_one_json_line_and_any_caller_name_stays_valid_json(tmp_p
     first, second = lines(sink)
     assert (first["customer_id"], first["result"], second["result"]) == (CUSTOMER, "HIT", "MISS")
     assert first["caller"] == 'sub "x"\\\n\u00e9' and first["purpose"] == "kyc" and first["trace_id"] is None
+
+
+def test_a_record_of_another_kind_names_itself_and_the_customer_it_belongs_to(tmp_path):
+    sink = tmp_path / "audit.log"
+    trail = AuditTrail(AuditSettings("file", str(sink)))
+    account = "6c23f053-0e1a-46b4-b902-97ba47e351bc"
+    trail.disclosed("account", [(account, CUSTOMER, "MISS"), (account, None, "HIT")], caller="web",
+                    route="/v1/accounts/<path:account_id>", request_id="req-1", purpose=None)
+    first, second = lines(sink)
+    assert first["event"] == "account.disclosed" and first["account_id"] == account
+    assert (first["customer_id"], second["customer_id"]) == (CUSTOMER, None)
+    assert (first["route"], first["result"], first["caller"]) == ("/v1/accounts/<path:account_id>", "MISS", "web")
 
 
 def test_time_is_utc_with_milliseconds():
