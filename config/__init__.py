@@ -49,8 +49,14 @@ EMULATOR_CLIENT_SECRET = "dev-client-secret"
 # The development API key is public by design (README); production never accepts it.
 DEVELOPMENT_API_KEY = "dev-api-key"
 DEVELOPMENT_API_KEYS = (f"dev:{hashlib.sha256(DEVELOPMENT_API_KEY.encode()).hexdigest()}"
-                        ":customers.read+customers.purge+customers.refresh")
+                        ":customers.read+accounts.read+keys.read+recipients.read+pii.read+customers.purge"
+                        "+customers.refresh")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# How long a record of each kind may stay fresh, when set (the kind's declaration holds the default:
+# accounts 5 s, keys 5 min, recipients 1 day; app/passport/resources/).
+RECORD_MAX_SECONDS_VARIABLES = (("account", "ACCOUNT_MAX_AGE_SECONDS"), ("key", "KEY_TTL_MAX_SECONDS"),
+                                ("recipient", "RECIPIENT_TTL_MAX_SECONDS"))
+RECORD_MAX_SECONDS_LIMIT = 7 * 86_400
 DEFAULT_DEADLINE_SECONDS = 10.0
 READINESS_CHECKS = ("redis", "passport", "token")
 
@@ -147,6 +153,10 @@ class Config:
             # Copies written together (a listing's warm-up, a batch) get ± this much of their freshness.
             ttl_jitter=env.number("CACHE_TTL_JITTER", 0.1, minimum=0.0, maximum=0.5),
             encryption_keys=parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
+            record_max_seconds=tuple(
+                (kind, env.integer(name, 0, minimum=1, maximum=RECORD_MAX_SECONDS_LIMIT))
+                for kind, name in RECORD_MAX_SECONDS_VARIABLES if env.raw(name) is not None
+            ),
         )
 
     @classmethod

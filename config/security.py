@@ -16,10 +16,17 @@ from config.settings import ApiKeyEntry, AuthSettings
 
 # Every scope a caller may hold, named once: what each route requires is one of these.
 READ_SCOPE = "customers.read"
+ACCOUNTS_READ_SCOPE = "accounts.read"
+KEYS_READ_SCOPE = "keys.read"
+RECIPIENTS_READ_SCOPE = "recipients.read"
+# Personal data whole (e-mail, phone, identification, account numbers, key values); without it,
+# masked on the routes that mask (PII_MASKING).
+PII_SCOPE = "pii.read"
 PURGE_SCOPE = "customers.purge"
 # May ask for a copy fresh from Passport (Cache-Control: no-cache on a lookup).
 REFRESH_SCOPE = "customers.refresh"
-SCOPES = frozenset({READ_SCOPE, PURGE_SCOPE, REFRESH_SCOPE})
+SCOPES = frozenset({READ_SCOPE, ACCOUNTS_READ_SCOPE, KEYS_READ_SCOPE, RECIPIENTS_READ_SCOPE, PII_SCOPE, PURGE_SCOPE,
+                    REFRESH_SCOPE})
 DEFAULT_SCOPES = frozenset({READ_SCOPE})
 AUTH_MODES = ("enforced", "gateway-trusted")
 CALLER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")

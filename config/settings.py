@@ -87,6 +87,9 @@ class CacheSettings:
     refresh_ahead_fraction: float  # a copy read in this last part of its freshness is refreshed ahead
     ttl_jitter: float  # ± this fraction of freshness for copies written together
     encryption_keys: tuple[str, ...]
+    # The longest a record of a kind stays fresh, where configured (kind -> seconds): an account's
+    # fixed maximum age, a key's or a recipient's clamp (the kind's declaration says the default).
+    record_max_seconds: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

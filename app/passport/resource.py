@@ -42,6 +42,7 @@ class Rendered:
     body: bytes  # the frontend JSON, compact, ready to send
     updated_at: datetime  # Passport's ``updated_at``: the freshness heuristic's input
     owner: str | None  # the customer it belongs to; None for a customer (its own) or a record naming none
+    owner_ref: str | None = None  # the record through which the owner is found (a key's account), if any
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Resource(Generic[R]):
     frontend_schema: Any  # the marshmallow schema of the frontend shape (for the OpenAPI document)
     example_id: str  # the id of the docs' example record (the emulator seeds it; the OpenAPI document shows it)
     personal_fields: tuple[str, ...] = ()  # frontend fields holding personal data (maskable)
+    # A record that names no customer, owned by the customer of another record (a key: its
+    # account's): that kind's name, and how to read that record's id from this one.
+    owner_via: tuple[str, Callable[[R], str]] | None = None
 
     @property
     def is_customer(self) -> bool:
@@ -71,4 +75,5 @@ class Resource(Generic[R]):
         return self.passport_path.format(id=quote(record_id, safe=""))
 
     def rendered(self, record: R) -> Rendered:
-        return Rendered(self.render(record), self.updated_at(record), self.owner(record))
+        owner_ref = None if self.owner_via is None else self.owner_via[1](record)
+        return Rendered(self.render(record), self.updated_at(record), self.owner(record), owner_ref)

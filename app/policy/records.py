@@ -184,6 +184,7 @@ class RecordService:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = random_module.random,
+        owner_of: Callable[[str, str | None], str | None] | None = None,
     ) -> None:
         self._passport = passport
         self.kind = passport.resource.name
@@ -203,6 +204,7 @@ class RecordService:
         self._ahead: dict[str, float] = {}  # record -> fetched_at of the copy a refresh-ahead was tried for
         self._ahead_lock = threading.Lock()
         self._random = random  # for TTL jitter
+        self._owner_of = owner_of  # a record naming no customer: its owner, from the record it names
         self._errors = metrics.CACHE_REQUESTS.labels("error", self.kind)
 
     def lookup(self, record_id: str, request_id: str | None, read: StoreRead | None = None) -> RecordAnswer:
@@ -624,7 +626,20 @@ class RecordService:
         except PassportError as exc:
             log.warning("Passport lookup of %s %s failed: %s", self.kind, record_id, type(exc).__name__)
             raise
-        return self._entry_for(rendered, spread)
+        return self._entry_for(self._owned(rendered, request_id), spread)
+
+    def _owned(self, rendered: Rendered, request_id: str | None) -> Rendered:
+        """A record that names no customer gets the owner of the record it names (a key: its account's,
+        looked up through that kind's cache); a Passport failure on the way fails this fetch too."""
+        if rendered.owner is not None or rendered.owner_ref is None or self._owner_of is None:
+            return rendered
+        return replace(rendered, owner=self._owner_of(rendered.owner_ref, request_id))
+
+    def owner_of(self, record_id: str, request_id: str | None) -> str | None:
+        """The customer owning a record of this kind (None if Passport has no such record), read
+        through the cache: a fresh copy costs nothing, a missing one one coalesced fetch."""
+        found = self.refresh(record_id, request_id)
+        return found.entry.owner if found.entry.found else None
 
     def _entry_for(self, rendered: Rendered, spread: bool = False) -> CachedRecord:
         """A cache entry for a rendered record, fresh for what its ``updated_at`` earns.

@@ -39,6 +39,7 @@ from marshmallow import fields, validate
 
 from app.breaker import CLOSED, HALF_OPEN, OPEN
 from app.observability import REQUEST_ID_HEADER
+from app.passport.resources import RESOURCES
 from app.passport.schemas import BatchGetSchema, CustomerSchema
 from app.web import api, api_collections, health
 from app.web.api_docs import (
@@ -58,11 +59,11 @@ OPENAPI_VERSION = "3.1.0"
 API_TITLE = "passport-bff"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (
-    "A caching backend-for-frontend for the Passport customer API. Frontends ask for a customer; "
-    "passport-bff fetches it from Passport with its own credentials, validates and reshapes it, and "
-    "caches the answer in Redis. Every error is RFC 9457 `application/problem+json`. "
-    "Health, readiness, metrics and these docs need no credentials; the customer endpoints need an "
-    "`X-API-Key` or a gateway JWT (`Authorization: Bearer`)."
+    "A caching backend-for-frontend for the Passport API. Frontends ask for a customer, an account, a "
+    "Bre-B key or a recipient; passport-bff fetches it from Passport with its own credentials, validates "
+    "and reshapes it, and caches the answer in Redis. Every error is RFC 9457 `application/problem+json`. "
+    "Health, readiness, metrics and these docs need no credentials; the other endpoints need an "
+    "`X-API-Key` or a gateway JWT (`Authorization: Bearer`) with the scope each names."
 )
 EXTENSION = "passport_bff_openapi"
 
@@ -167,14 +168,16 @@ def nullable_time(description: str) -> fields.DateTime:
 
 
 class CacheEntrySchema(ma.Schema):
-    """``GET /v1/customers/{customer_id}/cache``'s body: the entry without the customer (``app.web.api``)."""
+    """``GET /v1/<plural>/{id}/cache``'s body: the entry without the record (``app.web.api``)."""
 
     id = fields.UUID(required=True)
     present = fields.Boolean(required=True, metadata={"description": "Whether the cache holds anything for the id."})
-    kind = fields.String(required=True, allow_none=True, validate=validate.OneOf(["customer", "not-found"]),
-                         metadata={"description": "A customer's copy, or a remembered 404."})
+    kind = fields.String(required=True, allow_none=True,
+                         validate=validate.OneOf([*(resource.name for resource in RESOURCES), "not-found"]),
+                         metadata={"description": "A copy of the record (its kind: `customer`, `account`...), "
+                                                  "or a remembered 404."})
     fetchedAt = nullable_time("When the copy was fetched from Passport.")  # noqa: N815 — the frontends' case
-    updatedAt = nullable_time("The customer's `updated_at` at Passport.")  # noqa: N815
+    updatedAt = nullable_time("The record's `updated_at` at Passport.")  # noqa: N815
     freshUntil = nullable_time("Until when it is answered as a HIT.")  # noqa: N815
     fresh = fields.Boolean(required=True)
     staleWhileRevalidateUntil = nullable_time(  # noqa: N815
@@ -186,7 +189,7 @@ class CacheEntrySchema(ma.Schema):
     expiresInSeconds = fields.Float(required=True, allow_none=True,  # noqa: N815
                                     metadata={"description": "Time left before the store drops it."})
     fetchLockHeld = fields.Boolean(required=True, metadata={  # noqa: N815
-        "description": "Whether a fetch of this customer runs now, somewhere in the fleet."})
+        "description": "Whether a fetch of this record runs now, somewhere in the fleet."})
     purgedAt = nullable_time(  # noqa: N815
         "The last purge, while a fetch begun before it may still run (it will not be stored).")
 
@@ -243,7 +246,8 @@ def new_spec() -> APISpec:
         plugins=[MarshmallowPlugin()],
         info={"description": API_DESCRIPTION},
         tags=[
-            {"name": "customers", "description": "Customers from Passport, cached."},
+            *({"name": resource.plural, "description": f"{resource.title}s from Passport, cached."}
+              for resource in RESOURCES),
             {"name": "operations", "description": "Health, readiness and metrics; no credentials."},
             {"name": "documentation", "description": "This document and its interactive page; no credentials."},
         ],

@@ -95,10 +95,16 @@ def build_passport(passport: PassportSettings, store: CacheStore, keys: CacheKey
 
 
 def freshness_of(resource: Resource[Any], cache: CacheSettings) -> FreshnessRule:
-    """The resource's declared freshness; the customer's is configured (``CACHE_TTL_*``)."""
+    """The resource's declared freshness, as configured: the customer's by ``CACHE_TTL_*``, the
+    others' longest by ``ACCOUNT_MAX_AGE_SECONDS``, ``KEY_TTL_MAX_SECONDS``, ``RECIPIENT_TTL_MAX_SECONDS``."""
     if resource is CUSTOMER:
         return FreshnessRule(cache.ttl_factor, cache.ttl_min_seconds, cache.ttl_max_seconds)
-    return resource.freshness
+    declared = resource.freshness
+    longest = dict(cache.record_max_seconds).get(resource.name)
+    if longest is None:
+        return declared
+    shortest = longest if declared.min_seconds == declared.max_seconds else min(declared.min_seconds, longest)
+    return FreshnessRule(declared.factor, shortest, longest)
 
 
 def build_policy(cache: CacheSettings, passport: PassportSettings) -> CachePolicy:
@@ -136,12 +142,12 @@ def build_services(settings: Settings) -> Services:
     refresher = ContextExecutor(REFRESH_THREADS, thread_name_prefix="revalidate")
     fetcher = ContextExecutor(passport_settings.max_concurrency, thread_name_prefix="batch-fetch")
     policy = build_policy(cache, passport_settings)
-    records = {
-        resource.name: RecordService(PassportRecords(resource, passport, tokens), store, keys,
-                                     replace(policy, freshness=freshness_of(resource, cache)), refresher, fetcher,
-                                     locks)
-        for resource in RESOURCES
-    }
+    records: dict[str, RecordService] = {}
+    for resource in RESOURCES:  # a kind owned through another is declared after it (a key after the account)
+        owner_of = records[resource.owner_via[0]].owner_of if resource.owner_via else None
+        records[resource.name] = RecordService(
+            PassportRecords(resource, passport, tokens), store, keys,
+            replace(policy, freshness=freshness_of(resource, cache)), refresher, fetcher, locks, owner_of=owner_of)
     listing = ListingService(PassportCustomers(passport, tokens), store, keys, records[CUSTOMER.name],
                              cache.list_seconds)
     return Services(store, passport, tokens, records, listing, redis_configured=settings.redis.enabled)

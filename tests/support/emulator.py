@@ -56,3 +56,15 @@ class EmulatorControl:
 
     def customer_ids(self, limit: int) -> list[str]:
         return self._call("GET", "/_emulator/customers", params={"limit": limit}).json()
+
+    def record_calls(self, kind: str, record_id: str) -> int:
+        """Passport calls for one record of ``kind`` (``account``, ``key``, ``recipient``, ``customer``)."""
+        return self.stats()[f"{kind}_calls"].get(record_id, 0)
+
+    def resources_of(self, customer_id: str) -> dict[str, list[str]]:
+        """The ids of the accounts, keys and recipients the customer owns."""
+        return self._call("GET", f"/_emulator/customers/{customer_id}/resources").json()
+
+    def put_record(self, plural: str, record_id: str, record: Any) -> None:
+        """Store ``record`` raw (no validation) as the account, key or recipient ``record_id``."""
+        self._call("PUT", f"/_emulator/{plural}/{record_id}", json=record)

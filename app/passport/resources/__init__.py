@@ -9,11 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from app.passport.resource import Resource
+from app.passport.resources.account import ACCOUNT
 from app.passport.resources.customer import CUSTOMER
+from app.passport.resources.key import KEY
+from app.passport.resources.recipient import RECIPIENT
 
 RESOURCES: tuple[Resource[Any], ...] = (
     CUSTOMER,
+    ACCOUNT,
+    KEY,
+    RECIPIENT,
 )
 BY_NAME: dict[str, Resource[Any]] = {resource.name: resource for resource in RESOURCES}
 
-__all__ = ["BY_NAME", "CUSTOMER", "RESOURCES"]
+__all__ = ["ACCOUNT", "BY_NAME", "CUSTOMER", "KEY", "RECIPIENT", "RESOURCES"]
