@@ -90,6 +90,9 @@ class CacheSettings:
     # The longest a record of a kind stays fresh, where configured (kind -> seconds): an account's
     # fixed maximum age, a key's or a recipient's clamp (the kind's declaration says the default).
     record_max_seconds: tuple[tuple[str, int], ...] = ()
+    # PII_MASKING=on: customers' personal fields are masked for callers without pii.read, as the
+    # other kinds' always are (off by default: the customer route's answers stay as they were).
+    customer_masking: bool = False
 
 
 @dataclass(frozen=True)

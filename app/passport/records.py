@@ -17,10 +17,12 @@ class PassportRecords:
     ``PassportBadResponse``; Passport's own failures raise ``app.passport.errors``.
     """
 
-    def __init__(self, resource: Resource[Any], client: PassportClient, tokens: TokenProvider) -> None:
+    def __init__(self, resource: Resource[Any], client: PassportClient, tokens: TokenProvider,
+                 masked: bool = False) -> None:
         self.resource = resource
         self._client = client
         self._tokens = tokens
+        self._masked = masked  # render the masked body too (app.passport.masking)
 
     def get(self, record_id: str, request_id: str | None) -> Rendered:
         """The record ``record_id``, rendered; ``PassportNotFound`` when Passport has none."""
@@ -28,4 +30,4 @@ class PassportRecords:
         path = resource.path_for(record_id)
         payload = self._tokens.call_with_token(
             lambda token: self._client.get_record(resource.name, path, token, request_id), request_id)
-        return resource.rendered(resource.parse(payload, record_id))
+        return resource.rendered(resource.parse(payload, record_id), masked=self._masked)

@@ -12,11 +12,13 @@ Flask, Redis or HTTP (nor imports what does: the gunicorn master loads it, throu
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
+
+from app.passport.masking import Mask, masked_body
 
 R = TypeVar("R")
 
@@ -43,6 +45,7 @@ class Rendered:
     updated_at: datetime  # Passport's ``updated_at``: the freshness heuristic's input
     owner: str | None  # the customer it belongs to; None for a customer (its own) or a record naming none
     owner_ref: str | None = None  # the record through which the owner is found (a key's account), if any
+    masked_body: bytes | None = None  # the body with its personal fields masked, when the kind masks them
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ class Resource(Generic[R]):
     freshness: FreshnessRule
     frontend_schema: Any  # the marshmallow schema of the frontend shape (for the OpenAPI document)
     example_id: str  # the id of the docs' example record (the emulator seeds it; the OpenAPI document shows it)
-    personal_fields: tuple[str, ...] = ()  # frontend fields holding personal data (maskable)
+    # Frontend fields holding personal data, each with its mask (app.passport.masking): what a caller
+    # without pii.read sees of them. Names (a key's displayName, a recipient's alias) are not masked.
+    masked_fields: Mapping[str, Mask] = field(default_factory=dict)
     # A record that names no customer, owned by the customer of another record (a key: its
     # account's): that kind's name, and how to read that record's id from this one.
     owner_via: tuple[str, Callable[[R], str]] | None = None
@@ -74,6 +79,9 @@ class Resource(Generic[R]):
     def path_for(self, record_id: str) -> str:
         return self.passport_path.format(id=quote(record_id, safe=""))
 
-    def rendered(self, record: R) -> Rendered:
+    def rendered(self, record: R, masked: bool = False) -> Rendered:
+        """The record rendered for frontends; ``masked``: with the masked body too, if it has personal fields."""
+        body = self.render(record)
         owner_ref = None if self.owner_via is None else self.owner_via[1](record)
-        return Rendered(self.render(record), self.updated_at(record), self.owner(record), owner_ref)
+        masked_version = masked_body(body, self.masked_fields) if masked and self.masked_fields else None
+        return Rendered(body, self.updated_at(record), self.owner(record), owner_ref, masked_version)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from app.passport.customers import PassportCustomers
 from app.passport.errors import PassportBadResponse, PassportNotFound
+from app.passport.masking import dump, mask_fields
 from app.passport.resource import Rendered
 from app.passport.resources import CUSTOMER
 from app.passport.schemas import InvalidPassportCustomer
@@ -68,12 +69,13 @@ class ListingService:
     """List customers a page at a time, through a short-lived page cache."""
 
     def __init__(self, passport: PassportCustomers, store: CacheStore, keys: CacheKeys,
-                 customers: RecordService, list_seconds: int) -> None:
+                 customers: RecordService, list_seconds: int, masked: bool = False) -> None:
         self._passport = passport
         self._store = store
         self._keys = keys
         self._customers = customers
         self._list_seconds = list_seconds
+        self.masked = masked  # customers are masked for callers without pii.read (PII_MASKING)
         self._in_flight = SingleFlight(max_wait_seconds=60)
 
     def page(self, query: dict[str, Any], request_id: str | None) -> ListAnswer:
@@ -87,6 +89,14 @@ class ListingService:
             return ListAnswer(cached, CacheResult.HIT)
         body, _ = self._in_flight.run(key, lambda: self._fetch_and_store(key, params, query, request_id))
         return ListAnswer(body, CacheResult.MISS)
+
+    @staticmethod
+    def masked_page(body: bytes) -> bytes:
+        """A page as a caller without ``pii.read`` sees it: each customer's personal fields masked
+        (pages are kept whole, and masked as they are sent: listings are few next to lookups)."""
+        page = json.loads(body)
+        page["customers"] = [mask_fields(customer, CUSTOMER.masked_fields) for customer in page["customers"]]
+        return dump(page)
 
     def _fetch_and_store(
         self, key: str, params: dict[str, str], query: dict[str, Any], request_id: str | None
@@ -118,6 +128,6 @@ class ListingService:
         except InvalidPassportCustomer as exc:
             log.warning("Passport's customer page failed validation: %s", exc)
             raise PassportBadResponse(str(exc)) from None
-        customers = [(record.id, CUSTOMER.rendered(record)) for record in records]
+        customers = [(record.id, CUSTOMER.rendered(record, masked=self.masked)) for record in records]
         return customers, render_page([rendered for _, rendered in customers], info["current_page"],
                                       query["page_size"], info["total_pages"], info["total_elements"])

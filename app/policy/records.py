@@ -651,7 +651,8 @@ class RecordService:
         fresh = ttl_for(rendered.updated_at, datetime.fromtimestamp(fetched_at, UTC), self._policy.freshness)
         if spread and self._policy.ttl_jitter:
             fresh = max(1, round(fresh * (1 + self._policy.ttl_jitter * (2 * self._random() - 1))))
-        return found_entry(rendered.body, fetched_at, rendered.updated_at.timestamp(), fresh, rendered.owner)
+        return found_entry(rendered.body, fetched_at, rendered.updated_at.timestamp(), fresh, rendered.owner,
+                           rendered.masked_body)
 
     def _store_entry(self, record_id: str, entry: CachedRecord, lock: StoreLock | None = None) -> bool:
         """Keep a record past its freshness for the stale windows; a 404 only for its own time.

@@ -38,7 +38,7 @@ from app.web.problems import (
     problem_from_passport,
 )
 from app.web.services import services
-from config.security import READ_SCOPE
+from config.security import PII_SCOPE, READ_SCOPE
 
 bp = Blueprint("customer_collections", __name__)
 CACHE_CONTROL_EXTENSION = "passport_bff_customer_cache_control"
@@ -90,7 +90,8 @@ def batch_get() -> Response:
             problem = problem_from_passport(result)
             failed.append({"id": customer_id, "status": problem.code, "title": problem.kind.title})
         elif result.entry.found:
-            found.append(result.entry.body)
+            masked = result.entry.masked_body is not None and PII_SCOPE not in g.caller.scopes
+            found.append(result.entry.masked_body if masked and result.entry.masked_body else result.entry.body)
             disclosed.append((customer_id, result.cache.value))
         else:
             not_found.append(customer_id)
@@ -122,11 +123,13 @@ def list_customers() -> Response:
         raise Problem(CUSTOMER_NOT_ALLOWED, "Callers bound to specific customers cannot list customers.")
     query = list_query()
     purpose = purpose_of(request.headers.get(PURPOSE_HEADER))
-    listed = services().listing.page(query, g.request_id)
+    listing = services().listing
+    listed = listing.page(query, g.request_id)
     audit_disclosures([(customer_id, listed.cache.value) for customer_id in listed.customer_ids()], LIST_ROUTE,
                       purpose)
     headers = {"Cache-Control": customer_cache_control(), "X-Cache": listed.cache.value}
-    return Response(listed.body, status=200, content_type=JSON, headers=headers)
+    body = listing.masked_page(listed.body) if listing.masked and PII_SCOPE not in g.caller.scopes else listed.body
+    return Response(body, status=200, content_type=JSON, headers=headers)
 
 
 def list_query() -> dict[str, Any]:

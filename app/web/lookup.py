@@ -31,7 +31,7 @@ from app.web.audit import NOT_MODIFIED, PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import Authenticator, Caller
 from app.web.lookup_limit import LookupRateLimit
 from app.web.problems import INSUFFICIENT_SCOPE, RECORD_PROBLEMS, Problem, RecordProblems, problem_from_passport
-from config.security import REFRESH_SCOPE
+from config.security import PII_SCOPE, REFRESH_SCOPE
 
 # Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
@@ -103,7 +103,8 @@ class RecordLookup:
             not_found = Problem(problems.not_found, f"Passport has no {self.resource.name} with this id.",
                                 cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
-        answer = record_answer(found, headers.get("If-None-Match"), request_id, self._cache_control)
+        masked = found.entry.masked_body is not None and PII_SCOPE not in caller.scopes
+        answer = record_answer(found, headers.get("If-None-Match"), request_id, self._cache_control, masked)
         if self._audit.enabled:
             result = NOT_MODIFIED if answer.status == 304 else found.cache.value
             self._audit.disclosed(self.resource.name, [(record_id, found.entry.owner, result)], caller=caller.name,
@@ -168,15 +169,18 @@ def canonical_id(raw: str, problems: RecordProblems) -> str:
     return raw.lower()
 
 
-def record_answer(found: RecordAnswer, if_none_match: str | None, request_id: str, cache_control: str) -> HttpAnswer:
-    """The stored bytes with their caching headers; a 304 when the caller has them already."""
+def record_answer(found: RecordAnswer, if_none_match: str | None, request_id: str, cache_control: str,
+                  masked: bool = False) -> HttpAnswer:
+    """The stored bytes with their caching headers (the masked ones, ``masked``, for a caller without
+    ``pii.read``: another body, another ETag); a 304 when the caller has them already."""
     entry = found.entry
-    headers = [("ETag", entry.etag), *cache_headers(found, cache_control).items(), *STATIC_HEADERS,
+    body, etag = (entry.masked_body or b"", entry.masked_etag or "") if masked else (entry.body, entry.etag)
+    headers = [("ETag", etag), *cache_headers(found, cache_control).items(), *STATIC_HEADERS,
                ("X-Request-ID", request_id)]
-    if not_modified(if_none_match, entry.etag):
+    if not_modified(if_none_match, etag):
         return HttpAnswer(304, headers, b"")
-    headers += [("Content-Type", JSON), ("Content-Length", str(len(entry.body)))]
-    return HttpAnswer(200, headers, entry.body)
+    headers += [("Content-Type", JSON), ("Content-Length", str(len(body)))]
+    return HttpAnswer(200, headers, body)
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:

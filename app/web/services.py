@@ -145,11 +145,12 @@ def build_services(settings: Settings) -> Services:
     records: dict[str, RecordService] = {}
     for resource in RESOURCES:  # a kind owned through another is declared after it (a key after the account)
         owner_of = records[resource.owner_via[0]].owner_of if resource.owner_via else None
+        masked = cache.customer_masking or resource is not CUSTOMER  # the customer's: PII_MASKING
         records[resource.name] = RecordService(
-            PassportRecords(resource, passport, tokens), store, keys,
+            PassportRecords(resource, passport, tokens, masked), store, keys,
             replace(policy, freshness=freshness_of(resource, cache)), refresher, fetcher, locks, owner_of=owner_of)
     listing = ListingService(PassportCustomers(passport, tokens), store, keys, records[CUSTOMER.name],
-                             cache.list_seconds)
+                             cache.list_seconds, masked=cache.customer_masking)
     return Services(store, passport, tokens, records, listing, redis_configured=settings.redis.enabled)
 
 

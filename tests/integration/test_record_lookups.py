@@ -196,3 +196,52 @@ class TestFreshness:
     def test_a_bad_setting_is_refused_at_start_up_naming_it(self, make_app):
         with pytest.raises(Exception, match="KEY_TTL_MAX_SECONDS"):
             make_app(KEY_TTL_MAX_SECONDS=0)
+
+
+class TestMasking:
+    """Callers without pii.read get masked values, from the same cached entry as callers with it."""
+
+    def test_an_account_number_is_masked_without_pii_read_and_whole_with_it(self, enforced, emulator):
+        client = enforced.test_client()
+        masked = client.get(f"/v1/accounts/{ACCOUNT_ID}", headers=bearer(scope="accounts.read"))
+        whole = client.get(f"/v1/accounts/{ACCOUNT_ID}", headers=bearer(scope="accounts.read pii.read"))
+        assert masked.get_json()["number"] == "*******3001" and whole.get_json()["number"] == "88827643001"
+        assert (masked.headers["X-Cache"], whole.headers["X-Cache"]) == ("MISS", "HIT")  # one entry, both bodies
+        assert masked.headers["ETag"] != whole.headers["ETag"]
+        assert {k: v for k, v in masked.get_json().items() if k != "number"} == {
+            k: v for k, v in whole.get_json().items() if k != "number"}
+        assert emulator.record_calls("account", ACCOUNT_ID) == 1
+
+    @pytest.mark.parametrize(("plural", "record_id", "whole"), [("keys", KEY_ID, "0016027228"),
+                                                                 ("recipients", RECIPIENT_ID, "3975999158")])
+    def test_a_key_value_keeps_its_last_four_characters(self, enforced, emulator, plural, record_id, whole):
+        client = enforced.test_client()
+        masked = client.get(f"/v1/{plural}/{record_id}", headers=bearer(scope=f"{plural}.read"))
+        assert masked.get_json()["key"]["value"] == "******" + whole[-4:]
+        assert whole not in masked.get_data(as_text=True)
+
+    def test_the_masked_etag_revalidates_the_masked_body(self, enforced, emulator):
+        client = enforced.test_client()
+        headers = bearer(scope="accounts.read")
+        etag = client.get(f"/v1/accounts/{ACCOUNT_ID}", headers=headers).headers["ETag"]
+        assert client.get(f"/v1/accounts/{ACCOUNT_ID}", headers={**headers, "If-None-Match": etag}).status_code == 304
+        with_pii = bearer(scope="accounts.read pii.read")
+        assert client.get(f"/v1/accounts/{ACCOUNT_ID}", headers={**with_pii, "If-None-Match": etag}).status_code == 200
+
+    def test_customers_are_whole_unless_masking_is_turned_on(self, make_app, emulator):
+        settings = {"AUTH_MODE": "enforced", "AUTH_JWT_SECRET": SECRET}
+        reader = bearer(scope="customers.read")
+        plain = make_app(**settings).test_client().get(f"/v1/customers/{DOCS_CUSTOMER_ID}", headers=reader)
+        assert "@" in plain.get_json()["email"] and "*" not in plain.get_json()["email"]
+        client = make_app(**settings, PII_MASKING="on").test_client()
+        client.delete(f"/v1/customers/{DOCS_CUSTOMER_ID}/cache", headers=bearer(scope="customers.purge"))
+        masked = client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}", headers=reader).get_json()
+        assert masked["email"].startswith(plain.get_json()["email"][0] + "***@")
+        assert masked["mobilePhone"].endswith(plain.get_json()["mobilePhone"][-4:]) and "*" in masked["mobilePhone"]
+        assert masked["identification"]["number"].endswith(plain.get_json()["identification"]["number"][-3:])
+        batch = client.post("/v1/customers:batchGet", json={"ids": [DOCS_CUSTOMER_ID]}, headers=reader).get_json()
+        assert batch["customers"] == [masked]
+        page = client.get("/v1/customers?pageSize=5", headers=reader).get_json()
+        assert all("***@" in customer["email"] for customer in page["customers"])
+        whole = client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}", headers=bearer(scope="customers.read pii.read"))
+        assert whole.get_json() == plain.get_json()

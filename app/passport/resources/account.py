@@ -9,6 +9,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from app.passport import masking
 from app.passport.resource import FreshnessRule
 from app.passport.resources.common import (
     MoneySchema,
@@ -62,5 +63,5 @@ ACCOUNT = schema_resource(
     passport_schema=PassportAccountSchema,
     frontend_schema=AccountSchema,
     example_id="6c23f053-0e1a-46b4-b902-97ba47e351bc",
-    personal_fields=("number",),
+    masked_fields={"number": masking.ACCOUNT_NUMBER},
 )

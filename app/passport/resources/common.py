@@ -9,7 +9,7 @@ error: values may be personal data.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.passport.errors import InvalidPassportRecord
+from app.passport.masking import Mask
 from app.passport.resource import FreshnessRule, Resource
 from app.passport.schemas import CODE, FullMatch
 
@@ -115,7 +116,7 @@ def render_with(schema: ma.Schema, record: dict[str, Any]) -> bytes:
 def schema_resource(
     *, name: str, plural: str, passport_path: str, passport_schema: type[ma.Schema],
     frontend_schema: type[ma.Schema], owner: Callable[[dict[str, Any]], str | None], scope: str,
-    freshness: FreshnessRule, example_id: str, personal_fields: tuple[str, ...],
+    freshness: FreshnessRule, example_id: str, masked_fields: Mapping[str, Mask],
     owner_via: tuple[str, Callable[[dict[str, Any]], str]] | None = None,
 ) -> Resource[dict[str, Any]]:
     """A kind declared by its two schemas: Passport's (loaded strictly into a dict) and the frontends'."""
@@ -126,5 +127,5 @@ def schema_resource(
         render=lambda record: render_with(frontend, record),
         updated_at=lambda record: record["updated_at"],
         owner=owner, owner_via=owner_via, scope=scope, freshness=freshness, frontend_schema=frontend_schema,
-        example_id=example_id, personal_fields=personal_fields,
+        example_id=example_id, masked_fields=masked_fields,
     )

@@ -1,6 +1,7 @@
 """The customer (``GET /v1/customers/:id``): its schemas are ``app.passport.schemas``'s, the first ones written."""
 from __future__ import annotations
 
+from app.passport import masking
 from app.passport.resource import FreshnessRule, Resource
 from app.passport.schemas import Customer, CustomerSchema, parse_passport_customer, render_customer
 from config.security import READ_SCOPE
@@ -19,5 +20,6 @@ CUSTOMER: Resource[Customer] = Resource(
     freshness=FreshnessRule(factor=0.1, min_seconds=30, max_seconds=3600),
     frontend_schema=CustomerSchema,
     example_id="db7e89e7-59d8-4ab1-b675-a2ae52c3339e",
-    personal_fields=("email", "mobilePhone", "identification.number"),
+    masked_fields={"email": masking.EMAIL, "mobilePhone": masking.PHONE,
+                   "identification.number": masking.IDENTIFICATION_NUMBER},
 )

@@ -12,6 +12,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields
 
+from app.passport import masking
 from app.passport.resource import FreshnessRule
 from app.passport.resources.common import (
     NAME_TEXT,
@@ -69,5 +70,5 @@ KEY = schema_resource(
     passport_schema=PassportKeySchema,
     frontend_schema=KeySchema,
     example_id="3184cbfd-73bd-4910-bd03-f8461e724247",
-    personal_fields=("key.value", "displayName"),
+    masked_fields={"key.value": masking.KEY_VALUE},
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from app.passport import masking
 from app.passport.resource import FreshnessRule
 from app.passport.resources.common import (
     NAME_TEXT,
@@ -58,5 +59,5 @@ RECIPIENT = schema_resource(
     passport_schema=PassportRecipientSchema,
     frontend_schema=RecipientSchema,
     example_id="daa209f9-fbdf-4f2b-aadc-db42fe16358c",
-    personal_fields=("key.value", "alias"),
+    masked_fields={"key.value": masking.KEY_VALUE},
 )
