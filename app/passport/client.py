@@ -60,6 +60,7 @@ TOKEN_PATH = "/v1/iam/oauth/tokens"
 LIST_PATH = "/v1/customers"
 TOKEN_ENDPOINT = "token"  # the metrics' ``endpoint`` label of token and list calls (records: their kind's name)
 LIST_ENDPOINT = "list"
+NOT_FOUND_STATUSES = (404,)
 USER_AGENT = "passport-bff/1"
 CHUNK_BYTES = 64 * 1024
 DEFAULT_MAX_CONNECTIONS = 100  # per worker (PASSPORT_MAX_CONNECTIONS)
@@ -173,19 +174,22 @@ class PassportClient:
         except ma.ValidationError:
             raise PassportBadResponse("token endpoint answered an unusable body") from None
 
-    def get_record(self, endpoint: str, path: str, access_token: str, request_id: str | None) -> Any:
+    def get_record(self, endpoint: str, path: str, access_token: str, request_id: str | None,
+                   not_found: tuple[int, ...] = NOT_FOUND_STATUSES) -> Any:
         """Return Passport's decoded JSON body for one record at ``path`` (not yet validated).
 
         ``endpoint`` names the kind of record in metrics and spans (``customer``, ``account``...);
-        ``path`` is built by ``app.passport.resource`` from an id already checked to be a UUID.
+        ``path`` is built by ``app.passport.resource`` from an id already checked to be a UUID;
+        ``not_found``: the statuses that mean Passport has no such record (``PassportNotFound``).
         """
-        return self._get_with_retries(path, access_token, request_id, endpoint)
+        return self._get_with_retries(path, access_token, request_id, endpoint, not_found)
 
     def list_customers(self, query: dict[str, str], access_token: str, request_id: str | None) -> Any:
         """Return Passport's decoded JSON body for one page of customers (not yet validated)."""
         return self._get_with_retries(f"{LIST_PATH}?{urlencode(query)}", access_token, request_id, LIST_ENDPOINT)
 
-    def _get_with_retries(self, path: str, access_token: str, request_id: str | None, endpoint: str) -> Any:
+    def _get_with_retries(self, path: str, access_token: str, request_id: str | None, endpoint: str,
+                          not_found: tuple[int, ...] = NOT_FOUND_STATUSES) -> Any:
         """GET ``path`` through the breaker, retrying what may succeed next time, within the deadline."""
         auth = {"Authorization": f"Bearer {access_token}"}
         deadline = time.monotonic() + self._deadline_seconds
@@ -198,7 +202,7 @@ class PassportClient:
             retry=retry_if_exception(lambda error: is_retryable(error) and (budget is None or budget.may_retry())),
             reraise=True,
         )
-        return self._guarded(lambda: retrying(self._get_json, endpoint, path, auth, request_id, deadline))
+        return self._guarded(lambda: retrying(self._get_json, endpoint, path, auth, request_id, deadline, not_found))
 
     def _guarded(self, call: Callable[[], T]) -> T:
         """Run ``call`` through the breaker; an open breaker is a ``PassportCircuitOpen``."""
@@ -210,9 +214,11 @@ class PassportClient:
             raise PassportCircuitOpen(max(1, math.ceil(exc.retry_after))) from None
 
     def _get_json(self, endpoint: str, path: str, auth: dict[str, str], request_id: str | None,
-                  deadline: float) -> Any:
+                  deadline: float, not_found: tuple[int, ...] = NOT_FOUND_STATUSES) -> Any:
         """One GET attempt: send, check the status, decode the body."""
         status, content, headers = self._send(endpoint, "GET", path, request_id, deadline, headers=auth)
+        if status in not_found:
+            raise PassportNotFound("no such record")
         self._raise_for_status(status, headers)
         return _decode_json(content)
 

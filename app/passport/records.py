@@ -29,5 +29,6 @@ class PassportRecords:
         resource = self.resource
         path = resource.path_for(record_id)
         payload = self._tokens.call_with_token(
-            lambda token: self._client.get_record(resource.name, path, token, request_id), request_id)
+            lambda token: self._client.get_record(resource.name, path, token, request_id,
+                                                  resource.not_found_statuses), request_id)
         return resource.rendered(resource.parse(payload, record_id), masked=self._masked)

@@ -70,6 +70,8 @@ class Resource(Generic[R]):
     # A record that names no customer, owned by the customer of another record (a key: its
     # account's): that kind's name, and how to read that record's id from this one.
     owner_via: tuple[str, Callable[[R], str]] | None = None
+    # Passport's statuses meaning "no such record" for this kind (the id sent is always a UUID).
+    not_found_statuses: tuple[int, ...] = (404,)
 
     @property
     def is_customer(self) -> bool:

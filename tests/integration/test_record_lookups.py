@@ -97,6 +97,14 @@ class TestTheLookupOfEveryKind:
         assert_problem(second, 404, f"{kind}-not-found")
         assert second.headers["X-Cache"] == "HIT" and emulator.record_calls(kind, UNKNOWN_ID) == 1
 
+    def test_a_passport_400_for_a_key_means_no_such_key(self, client, emulator, plural, kind, record_id):
+        emulator.fault(target=plural, customer_id=UNKNOWN_ID, status=400)
+        answer = client.get(f"/v1/{plural}/{UNKNOWN_ID}")
+        if kind == "key":  # the docs give no status for an unknown key id (UPSTREAM.md)
+            assert_problem(answer, 404, "key-not-found")
+        else:
+            assert_problem(answer, 502, "upstream-error")
+
     def test_a_burst_is_one_passport_call(self, make_app, emulator, plural, kind, record_id):
         emulator.fault(target=plural, customer_id=record_id, latency_ms=300)
         app = make_app()

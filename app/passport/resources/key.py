@@ -65,6 +65,9 @@ KEY = schema_resource(
     passport_path="/v1/keys/{id}",
     owner=lambda key: None,  # named by its account: owner_via
     owner_via=("account", lambda key: key["account_id"]),
+    # No status is documented for an unknown key id; the sibling "Activate Key" answers 404, and a
+    # 400 for an id that is a well-formed UUID can only mean Passport does not know it.
+    not_found_statuses=(404, 400),
     scope=KEYS_READ_SCOPE,
     freshness=FreshnessRule(factor=0.1, min_seconds=30, max_seconds=300),  # KEY_TTL_MAX_SECONDS
     passport_schema=PassportKeySchema,
