@@ -154,6 +154,7 @@ class Config:
             ttl_jitter=env.number("CACHE_TTL_JITTER", 0.1, minimum=0.0, maximum=0.5),
             encryption_keys=parse_encryption_keys(env.secret("CACHE_ENCRYPTION_KEYS", None)),
             customer_masking=env.choice("PII_MASKING", "OFF", ("OFF", "ON")) == "ON",
+            overview_max_items=env.integer("OVERVIEW_MAX_ITEMS", 100, minimum=1, maximum=1000),
             record_max_seconds=tuple(
                 (kind, env.integer(name, 0, minimum=1, maximum=RECORD_MAX_SECONDS_LIMIT))
                 for kind, name in RECORD_MAX_SECONDS_VARIABLES if env.raw(name) is not None

@@ -93,6 +93,7 @@ class CacheSettings:
     # PII_MASKING=on: customers' personal fields are masked for callers without pii.read, as the
     # other kinds' always are (off by default: the customer route's answers stay as they were).
     customer_masking: bool = False
+    overview_max_items: int = 100  # records listed per part of a customer overview, at most
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,9 @@ class Resource(Generic[R]):
     owner_via: tuple[str, Callable[[R], str]] | None = None
     # Passport's statuses meaning "no such record" for this kind (the id sent is always a UUID).
     not_found_statuses: tuple[int, ...] = (404,)
+    # Passport's list of this kind filtered by ``customer_id`` (its body's key is ``plural``): the
+    # customer overview's part; None when the kind is not listed by customer.
+    list_path: str | None = None
 
     @property
     def is_customer(self) -> bool:

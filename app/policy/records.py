@@ -35,7 +35,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from app import metrics
 from app.passport import errors as passport_errors
@@ -50,7 +50,6 @@ from app.passport.errors import (
     PassportRateLimited,
     PassportServerError,
 )
-from app.passport.records import PassportRecords
 from app.passport.resource import FreshnessRule, Rendered
 from app.policy.cache_status import CacheStatus
 from app.policy.coalescing import SingleFlight
@@ -106,6 +105,16 @@ class RecordAnswer:
     cache: CacheResult
     answered_at: float
     cache_status: str  # the RFC 9211 field, rendered (``CacheStatus``)
+
+
+class RecordSource(Protocol):
+    """Where a ``RecordService`` fetches its records: Passport for one kind (``PassportRecords``), or an
+    overview's part (``app.policy.overview``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def get(self, record_id: str, request_id: str | None) -> Rendered: ...
 
 
 @dataclass(slots=True)
@@ -174,7 +183,7 @@ class RecordService:
 
     def __init__(
         self,
-        passport: PassportRecords,
+        passport: RecordSource,
         store: CacheStore,
         keys: CacheKeys,
         policy: CachePolicy,
@@ -187,7 +196,7 @@ class RecordService:
         owner_of: Callable[[str, str | None], str | None] | None = None,
     ) -> None:
         self._passport = passport
-        self.kind = passport.resource.name
+        self.kind = passport.kind
         self._store = store
         self._keys = keys.of(self.kind)
         self._pause_key = keys.passport_not_before
@@ -306,6 +315,10 @@ class RecordService:
         if held is not None:
             return self._fetch_under_lock(record_id, request_id, stale, held=held, **intent)
         return self._coalesced(record_id, lambda: self._fetch_under_lock(record_id, request_id, stale, **intent))
+
+    def key_of(self, record_id: str) -> str:
+        """The store key of a record's entry (for a caller reading many kinds' entries at once)."""
+        return self._keys.entry(record_id)
 
     def cached_hit(self, record_id: str, read: StoreRead) -> RecordAnswer | None:
         """The ``HIT`` answer when ``read`` found a fresh copy of the record, else None.

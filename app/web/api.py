@@ -70,9 +70,10 @@ def lookup_of(app: Flask, kind: str) -> RecordLookup:
 
 class RecordPathConverter(PathConverter):
     """Werkzeug's ``path``, newlines included, so every id, however odd, reaches the 400 check —
-    but never ``<id>/cache``, which belongs to the cache entry's routes (inspect, purge)."""
+    but never ``<id>/cache`` (the cache entry's routes: inspect, purge) nor ``<id>/overview`` (the
+    customer's page, ``app.web.overview``)."""
 
-    regex = "(?!(?s:.*)/cache\\Z)[^/](?s:.*?)"
+    regex = "(?!(?s:.*)/(?:cache|overview)\\Z)[^/](?s:.*?)"
 
 
 def endpoint_of(resource: Resource[Any]) -> str:

@@ -27,6 +27,7 @@ from app.web import (
     errors,
     health,
     openapi,
+    overview,
     ratelimit,
     request_log,
     request_target,
@@ -74,6 +75,7 @@ def install(app: Flask, settings: Settings) -> None:
     ]
     api.register(app, lookups)
     api_collections.init_app(app, http.customer_cache_control, audit)
+    overview.init_app(app, http.customer_cache_control, audit)
     openapi.init_app(app)  # last: it documents every route registered before it
 
     # 1. WSGI layers, innermost first

@@ -41,7 +41,7 @@ from app.breaker import CLOSED, HALF_OPEN, OPEN
 from app.observability import REQUEST_ID_HEADER
 from app.passport.resources import RESOURCES
 from app.passport.schemas import BatchGetSchema, CustomerSchema
-from app.web import api, api_collections, health
+from app.web import api, api_collections, health, overview
 from app.web.api_docs import (
     API_KEY_SCHEME,
     BEARER_SCHEME,
@@ -203,6 +203,7 @@ COMPONENTS: dict[str, type[ma.Schema]] = {
     "BatchGetRequest": BatchGetSchema,
     "BatchGetResult": BatchGetResultSchema,
     "CustomerPage": CustomerPageSchema,
+    "CustomerOverview": overview.OverviewSchema,
 }
 # Dump-only schemas of app/passport/schemas.py: every field is always rendered, so the document requires them all.
 ALWAYS_COMPLETE = ("Customer", "Identification", "Address")
@@ -215,6 +216,7 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         **api.operations(),
         **api_collections.operations(),
+        **overview.operations(),
         **health.operations(),
         "openapi.document": {"get": public_operation("getOpenApi", "documentation", "This OpenAPI document", {
             "200": json_response("OpenAPI 3.1 document.", {"type": "object"}),

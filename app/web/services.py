@@ -20,6 +20,7 @@ from app.passport.resource import FreshnessRule, Resource
 from app.passport.resources import CUSTOMER, RESOURCES
 from app.passport.tokens import TokenProvider, account_for
 from app.policy.listing import ListingService
+from app.policy.overview import OverviewService, PartSource, part_kind
 from app.policy.records import CachePolicy, RecordService
 from app.store.cache import CacheKeys, CacheStore, MemoryStore, RedisStore
 from app.store.encryption import EncryptedStore
@@ -41,6 +42,7 @@ class Services:
     tokens: TokenProvider
     records: dict[str, RecordService]  # one per declared resource (app.passport.resources), by name
     listing: ListingService
+    overview: OverviewService
     redis_configured: bool
 
     @property
@@ -66,8 +68,18 @@ def build_near_cache(redis_settings: RedisSettings, cache: CacheSettings, client
     """A near cache in front of a single Redis server (not yet for Cluster or Sentinel set-ups)."""
     if not cache.near_max_entries or redis_settings.cluster or redis_settings.sentinels:
         return None
-    prefixes = [keys.of(resource.name).prefix for resource in RESOURCES]
+    prefixes = [keys.of(kind).prefix for kind in record_kinds()]
     return NearCache(client, prefixes, cache.near_max_entries).start()
+
+
+def record_kinds() -> list[str]:
+    """Every kind of entry the cache holds: each declared resource, and each overview part."""
+    return [resource.name for resource in RESOURCES] + [part_kind(resource.plural) for resource in listed()]
+
+
+def listed() -> list[Resource[Any]]:
+    """The kinds Passport lists by customer: the overview's parts."""
+    return [resource for resource in RESOURCES if resource.list_path is not None]
 
 
 def build_passport(passport: PassportSettings, store: CacheStore, keys: CacheKeys) -> PassportClient:
@@ -151,7 +163,16 @@ def build_services(settings: Settings) -> Services:
             replace(policy, freshness=freshness_of(resource, cache)), refresher, fetcher, locks, owner_of=owner_of)
     listing = ListingService(PassportCustomers(passport, tokens), store, keys, records[CUSTOMER.name],
                              cache.list_seconds, masked=cache.customer_masking)
-    return Services(store, passport, tokens, records, listing, redis_configured=settings.redis.enabled)
+    parts = {}
+    for resource in listed():
+        owner_of = records[resource.owner_via[0]].owner_of if resource.owner_via else None
+        source = PartSource(PassportRecords(resource, passport, tokens, masked=True), records[resource.name],
+                            cache.overview_max_items, masked=True, owner_of=owner_of)
+        freshness = freshness_of(resource, cache)  # a part is as fresh as its kind's newest record
+        parts[resource.plural] = RecordService(source, store, keys, replace(policy, freshness=freshness), refresher,
+                                               fetcher, locks)
+    overview = OverviewService(records[CUSTOMER.name], parts, store, fetcher)
+    return Services(store, passport, tokens, records, listing, overview, redis_configured=settings.redis.enabled)
 
 
 def init_app(app: Flask, settings: Settings) -> Services:

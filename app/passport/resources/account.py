@@ -56,6 +56,7 @@ class AccountSchema(ma.Schema):
 ACCOUNT = schema_resource(
     name="account",
     plural="accounts",
+    list_path="/v1/accounts",  # filtered by customer_id: the overview's part
     passport_path="/v1/accounts/{id}",
     owner=lambda account: account["customer_id"],
     scope=ACCOUNTS_READ_SCOPE,

@@ -118,7 +118,7 @@ def schema_resource(
     frontend_schema: type[ma.Schema], owner: Callable[[dict[str, Any]], str | None], scope: str,
     freshness: FreshnessRule, example_id: str, masked_fields: Mapping[str, Mask],
     owner_via: tuple[str, Callable[[dict[str, Any]], str]] | None = None,
-    not_found_statuses: tuple[int, ...] = (404,),
+    not_found_statuses: tuple[int, ...] = (404,), list_path: str | None = None,
 ) -> Resource[dict[str, Any]]:
     """A kind declared by its two schemas: Passport's (loaded strictly into a dict) and the frontends'."""
     passport, frontend = passport_schema(), frontend_schema()
@@ -129,4 +129,5 @@ def schema_resource(
         updated_at=lambda record: record["updated_at"],
         owner=owner, owner_via=owner_via, scope=scope, freshness=freshness, frontend_schema=frontend_schema,
         example_id=example_id, masked_fields=masked_fields, not_found_statuses=not_found_statuses,
+        list_path=list_path,
     )

@@ -62,6 +62,7 @@ class KeySchema(ma.Schema):
 KEY = schema_resource(
     name="key",
     plural="keys",
+    list_path="/v1/keys",  # filtered by customer_id: the overview's part
     passport_path="/v1/keys/{id}",
     owner=lambda key: None,  # named by its account: owner_via
     owner_via=("account", lambda key: key["account_id"]),

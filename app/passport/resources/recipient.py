@@ -52,6 +52,7 @@ class RecipientSchema(ma.Schema):
 RECIPIENT = schema_resource(
     name="recipient",
     plural="recipients",
+    list_path="/v1/recipients",  # filtered by customer_id: the overview's part
     passport_path="/v1/recipients/breb/{id}",
     owner=lambda recipient: recipient["customer_id"],
     scope=RECIPIENTS_READ_SCOPE,

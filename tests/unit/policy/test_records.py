@@ -34,7 +34,7 @@ POLICY = CachePolicy(
 class FakePassport:
     """Passport's customers at the policy's seam: the docs example under any id, or a scripted failure."""
 
-    resource = CUSTOMER
+    kind = CUSTOMER.name
 
     def __init__(self) -> None:
         self.calls = 0
