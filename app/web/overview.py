@@ -19,7 +19,7 @@ from marshmallow import fields
 
 from app.passport.errors import PassportError
 from app.passport.resource import Resource
-from app.passport.resources import BY_NAME, CUSTOMER
+from app.passport.resources import BY_NAME, CUSTOMER, RESOURCES
 from app.policy.overview import Overview, part_items
 from app.policy.records import CacheResult, RecordAnswer
 from app.web.answers import JSON
@@ -56,8 +56,9 @@ bp = Blueprint("overview", __name__)
 ROUTE = "/v1/customers/<customer_id>/overview"
 CACHE_CONTROL_EXTENSION = "passport_bff_overview_cache_control"
 AUDIT_EXTENSION = "passport_bff_overview_audit"
-# Each part and the kind of record it lists (app.passport.resources): the page's order.
-PARTS = {"accounts": "account", "keys": "key", "recipients": "recipient"}
+# Each part and the kind of record it lists: every declared kind Passport lists by customer, in the
+# order of their registration (app.passport.resources).
+PARTS = {resource.plural: resource.name for resource in RESOURCES if resource.list_path is not None}
 
 
 def init_app(app: Flask, cache_control: str, audit: AuditTrail) -> None:
@@ -161,18 +162,16 @@ class PartFailureSchema(ma.Schema):
     title = fields.String(required=True)
 
 
-class OverviewSchema(ma.Schema):
-    """``GET /v1/customers/{customer_id}/overview``'s body."""
-
-    customer = fields.Nested(CUSTOMER.frontend_schema, required=True, allow_none=True,
-                             metadata={"description": "null when its part failed (see `failed`)."})
-    accounts = fields.List(fields.Nested(BY_NAME["account"].frontend_schema), required=True)
-    keys = fields.List(fields.Nested(BY_NAME["key"].frontend_schema), required=True)
-    recipients = fields.List(fields.Nested(BY_NAME["recipient"].frontend_schema), required=True)
-    failed = fields.List(fields.Nested(PartFailureSchema), required=True,
-                         metadata={"description": "The parts without an answer; the others are shown all the same."})
-    truncated = fields.List(fields.String(), required=True,
-                            metadata={"description": "The parts cut at `OVERVIEW_MAX_ITEMS` records."})
+# ``GET /v1/customers/{customer_id}/overview``'s body: the customer, one list per part, failed, truncated.
+OverviewSchema = ma.Schema.from_dict({
+    "customer": fields.Nested(CUSTOMER.frontend_schema, required=True, allow_none=True,
+                              metadata={"description": "null when its part failed (see `failed`)."}),
+    **{part: fields.List(fields.Nested(BY_NAME[kind].frontend_schema), required=True) for part, kind in PARTS.items()},
+    "failed": fields.List(fields.Nested(PartFailureSchema), required=True,
+                          metadata={"description": "The parts without an answer; the others are shown all the same."}),
+    "truncated": fields.List(fields.String(), required=True,
+                             metadata={"description": "The parts cut at `OVERVIEW_MAX_ITEMS` records."}),
+}, name="OverviewSchema")
 
 
 def overview_operation() -> dict[str, Any]:
