@@ -253,3 +253,19 @@ class TestMasking:
         assert all("***@" in customer["email"] for customer in page["customers"])
         whole = client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}", headers=bearer(scope="customers.read pii.read"))
         assert whole.get_json() == plain.get_json()
+
+
+def test_a_record_shown_is_an_audit_event_naming_its_customer(make_app, emulator, tmp_path):
+    sink = tmp_path / "audit.log"
+    client = make_app(AUDIT_LOG=f"file:{sink}").test_client()
+    client.get(f"/v1/keys/{KEY_ID}")
+    client.get(f"/v1/customers/{DOCS_CUSTOMER_ID}/overview", headers={"X-Purpose": "ticket:SUP-1"})
+    events = [json.loads(line) for line in sink.read_text().splitlines()]
+    key_event = events[0]
+    assert (key_event["event"], key_event["key_id"], key_event["customer_id"]) == ("key.disclosed", KEY_ID,
+                                                                                  DOCS_CUSTOMER_ID)
+    assert key_event["route"] == "/v1/keys/<path:key_id>" and key_event["result"] == "MISS"
+    page = {(event["event"], event.get(event["event"].split(".")[0] + "_id")) for event in events[1:]}
+    assert page == {("customer.disclosed", DOCS_CUSTOMER_ID), ("account.disclosed", ACCOUNT_ID),
+                    ("key.disclosed", KEY_ID), ("recipient.disclosed", RECIPIENT_ID)}
+    assert {event["purpose"] for event in events[1:]} == {"ticket:SUP-1"}
