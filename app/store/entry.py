@@ -24,9 +24,12 @@ HEADER_FIELDS = 9
 FOUND = 200
 NOT_FOUND = 404
 NONE = "-"
+ABSENT = b"-"
 
 
-@dataclass(frozen=True)
+# Decoded for every lookup, hits included: slots and no frozen __setattr__ (nine fields) cost a hit
+# a microsecond less. Treated as immutable all the same (``dataclasses.replace`` makes a changed copy).
+@dataclass(slots=True)
 class CachedRecord:
     status: int
     body: bytes
@@ -97,18 +100,12 @@ def decode_entry(raw: bytes | None) -> CachedRecord | None:
         return None
     try:
         body_bytes = int(parts[8])
-        owner, masked_etag = parts[6].decode("ascii"), parts[7].decode("ascii")
         masked = bodies[body_bytes:]
+        has_masked = parts[7] != ABSENT
         entry = CachedRecord(
-            status=int(parts[1]),
-            body=bodies[:body_bytes],
-            etag=parts[5].decode("ascii"),
-            fetched_at=float(parts[2]),
-            updated_at=float(parts[3]),
-            fresh_seconds=int(parts[4]),
-            owner=None if owner == NONE else owner,
-            masked_body=None if masked_etag == NONE else masked,
-            masked_etag=None if masked_etag == NONE else masked_etag,
+            int(parts[1]), bodies[:body_bytes], parts[5].decode("ascii"), float(parts[2]), float(parts[3]),
+            int(parts[4]), None if parts[6] == ABSENT else parts[6].decode("ascii"),
+            masked if has_masked else None, parts[7].decode("ascii") if has_masked else None,
         )
     except (ValueError, UnicodeDecodeError):
         return None

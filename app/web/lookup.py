@@ -66,6 +66,8 @@ class RecordLookup:
                  refresh_limit: LookupRateLimit | None = None) -> None:
         self.resource = resource
         self.route = route_of(resource)
+        self._is_customer = resource.is_customer  # its own owner: its id is checked, before any read
+        self._scope = resource.scope
         self._problems: RecordProblems = RECORD_PROBLEMS[resource.name]
         self._authenticator = authenticator
         self._rate_limit = rate_limit
@@ -81,11 +83,11 @@ class RecordLookup:
             caller = self._authenticator.authenticate(headers)
             if self._rate_limit is not None:
                 self._rate_limit.check(caller, client)
-            if self.resource.scope not in caller.scopes:
-                raise Problem(INSUFFICIENT_SCOPE, f"This call needs the {self.resource.scope} scope.")
+            if self._scope not in caller.scopes:
+                raise Problem(INSUFFICIENT_SCOPE, f"This call needs the {self._scope} scope.")
             record_id = canonical_id(raw_id, problems)
             purpose = purpose_of(headers.get(PURPOSE_HEADER))
-            if self.resource.is_customer and not caller.may_read(record_id):
+            if self._is_customer and not caller.may_read(record_id):
                 raise Problem(problems.not_allowed, f"Customer {record_id} is not allowed for this caller.")
             refused = self._refresh_refused(caller, client, headers.get("Cache-Control"))
             if refused is None:
@@ -94,7 +96,7 @@ class RecordLookup:
                 found = self._look_up(record_id, request_id)
                 if refused and "; detail=" not in found.cache_status:  # a copy: answers may be shared
                     found = replace(found, cache_status=f"{found.cache_status}; detail={refused}")
-            if found.entry.found and not self.resource.is_customer and not caller.may_read_owned(found.entry.owner):
+            if not self._is_customer and found.entry.found and not caller.may_read_owned(found.entry.owner):
                 raise Problem(problems.not_allowed,
                               f"This {self.resource.name} belongs to a customer not allowed for this caller.")
         except Problem as problem:
