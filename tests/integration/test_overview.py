@@ -165,3 +165,12 @@ def test_polling_an_unknown_customer_asks_passport_for_no_list_again(client, emu
     for _ in range(5):
         assert client.get(url(UNKNOWN_ID)).status_code == 404
     assert list_calls(emulator) == lists and emulator.customer_calls(UNKNOWN_ID) == 1
+
+
+def test_a_purge_of_the_customer_purges_its_overview_parts(client, emulator, redis_client):
+    client.get(url())
+    assert client.delete(f"/v1/customers/{DOCS_CUSTOMER_ID}/cache").status_code == 204
+    for part in ("accounts", "keys", "recipients"):
+        assert not redis_client.exists(STORE_KEYS.of(f"customer-{part}").entry(DOCS_CUSTOMER_ID))
+    lists = list_calls(emulator)
+    assert client.get(url()).headers["X-Cache"] == "MISS" and list_calls(emulator) == lists + 3
