@@ -21,8 +21,8 @@ from app.policy.records import EntryReport, RecordService
 from app.store.cache import StoreUnavailable
 from app.web.api_docs import (
     ALWAYS,
-    CUSTOMER_HEADERS,
     JSON,
+    RECORD_HEADERS,
     UPSTREAM_HEADERS,
     caller_problems,
     headers,
@@ -187,7 +187,7 @@ REFRESH_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # true/false, any
 
 
 def lookup_operation(resource: Resource[Any]) -> dict[str, Any]:
-    cached = headers(CUSTOMER_HEADERS, ("Age",))
+    cached = headers(RECORD_HEADERS, ("Age",))
     problems = RECORD_PROBLEMS[resource.name]
     binding = ("a JWT's `customer_ids` claim limits the ids" if resource.is_customer else
                f"a JWT's `customer_ids` claim limits it to the {resource.plural} of those customers (checked on "

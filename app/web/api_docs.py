@@ -12,7 +12,6 @@ from typing import Any
 
 from app.observability import REQUEST_ID_HEADER, SANE_REQUEST_ID
 from app.passport.resource import Resource
-from app.passport.resources import CUSTOMER
 from app.policy.records import CacheResult
 from app.web.audit import PURPOSE_HEADER, SANE_PURPOSE
 from app.web.lookup import UUID_PATTERN
@@ -31,7 +30,6 @@ TEXT = "text/plain"
 HTML = "text/html"
 API_KEY_SCHEME = "apiKey"
 BEARER_SCHEME = "bearerAuth"
-DOCS_CUSTOMER_ID = CUSTOMER.example_id  # the example customer of Passport's docs
 X_CACHE_VALUES = [result.value for result in CacheResult]
 CACHE_STATUS_PATTERN = "^passport-bff; "
 UUID_JSON_PATTERN = f"^{UUID_PATTERN.pattern}$"
@@ -52,7 +50,7 @@ HEADERS: dict[str, dict[str, Any]] = {
     "WWW-Authenticate": {"description": "The Bearer and ApiKey challenges.", "schema": {"type": "string"}},
 }
 ALWAYS = ("Cache-Control", REQUEST_ID_HEADER)
-CUSTOMER_HEADERS = ("ETag", "Cache-Control", "X-Cache", "Cache-Status", REQUEST_ID_HEADER)
+RECORD_HEADERS = ("ETag", "Cache-Control", "X-Cache", "Cache-Status", REQUEST_ID_HEADER)
 UPSTREAM_HEADERS = ("X-Cache", "Cache-Status")
 
 
@@ -120,9 +118,6 @@ def record_id_parameter(resource: Resource[Any]) -> dict[str, Any]:
         "example": resource.example_id,
     }
 
-
-def customer_id_parameter() -> dict[str, Any]:
-    return record_id_parameter(CUSTOMER)
 
 
 def request_id_parameter() -> dict[str, Any]:
