@@ -36,7 +36,6 @@ from config.security import PII_SCOPE, REFRESH_SCOPE
 # Passport ids are UUIDs; only the canonical 8-4-4-4-12 spelling is accepted (any case), so
 # nothing else ever reaches an upstream URL or a cache key (UPSTREAM.md: check before calling).
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-EXAMPLE_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
 STATIC_HEADERS = list(SECURITY_HEADERS.items())
 
 
@@ -167,7 +166,7 @@ def asks_revalidation(cache_control: str | None) -> bool:
 def canonical_id(raw: str, problems: RecordProblems) -> str:
     """Return ``raw`` as a lower-case UUID, or raise the kind's 400 problem."""
     if not UUID_PATTERN.fullmatch(raw):
-        raise Problem(problems.invalid_id, f"The {problems.name} id must be a UUID such as {EXAMPLE_ID}.")
+        raise Problem(problems.invalid_id, f"The {problems.name} id must be a UUID such as {problems.example_id}.")
     return raw.lower()
 
 

@@ -38,6 +38,7 @@ class RecordProblems:
     """The problems of one kind of record (``customer-not-found``...), named from its declaration."""
 
     name: str
+    example_id: str  # what a well-formed id looks like, for the 400's detail
     invalid_id: ProblemType  # 400: the id is not a UUID
     not_allowed: ProblemType  # 403: the caller is bound to other customers
     forbidden: ProblemType  # 403: Passport does not let us see it
@@ -48,6 +49,7 @@ class RecordProblems:
         name = resource.name
         return cls(
             name,
+            resource.example_id,
             ProblemType(f"invalid-{name}-id", 400, f"Invalid {name} id"),
             ProblemType(f"{name}-not-allowed", 403, f"This {name} is not allowed for this caller"),
             ProblemType(f"{name}-forbidden", 403, f"Access to this {name} is not allowed"),
