@@ -71,7 +71,8 @@ class PartSource:
         resource = self._passport.resource
         records, truncated = self._passport.owned_by(customer_id, self._max_items, request_id)
         rendered = [(record_id(record), resource.rendered(record, self._masked)) for record in records]
-        owned = {record_id: self._owned_by(customer_id, record_id, one, request_id) for record_id, one in rendered}
+        owners = self._owners_through(rendered, request_id)
+        owned = {record_id: self._owned_by(customer_id, record_id, one, owners) for record_id, one in rendered}
         self._warm(owned)
         bodies = [one.body for _, one in rendered]
         masked = [one.masked_body or one.body for _, one in rendered]
@@ -79,11 +80,17 @@ class PartSource:
         masked_part = part_body(masked, truncated) if self._masked else None
         return Rendered(part_body(bodies, truncated), newest, customer_id, masked_body=masked_part)
 
-    def _owned_by(self, customer_id: str, record_id: str, one: Rendered, request_id: str | None) -> Rendered:
+    def _owners_through(self, rendered: list[tuple[str, Rendered]], request_id: str | None) -> dict[str, str | None]:
+        """The owners of the records these name (a key's account's customer): each asked once, through
+        that kind's cache, however many records name it."""
+        if self._owner_of is None:
+            return {}
+        refs = dict.fromkeys(one.owner_ref for _, one in rendered if one.owner is None and one.owner_ref)
+        return {ref: self._owner_of(ref, request_id) for ref in refs if ref is not None}
+
+    def _owned_by(self, customer_id: str, record_id: str, one: Rendered, owners: dict[str, str | None]) -> Rendered:
         """The record, its owner checked to be ``customer_id`` (else the whole part is a bad answer)."""
-        owner = one.owner
-        if owner is None and one.owner_ref is not None and self._owner_of is not None:
-            owner = self._owner_of(one.owner_ref, request_id)
+        owner = one.owner if one.owner is not None else owners.get(one.owner_ref or "")
         if owner != customer_id:
             kind = self._passport.resource.name
             raise InvalidPassportRecord(f"{kind} {record_id} listed for customer {customer_id} belongs to another")

@@ -403,6 +403,7 @@ class RecordService:
         existing, purged = [decode_entry(raw) for raw in found[:len(keys)]], found[len(keys):]
         now = self._clock()
         recently_purged = set()
+        writes: list[tuple[str, bytes, float]] = []
         for record_id, cached, purge in zip(ids, existing, purged, strict=True):
             rendered = records[record_id]
             if purge is not None:
@@ -412,7 +413,10 @@ class RecordService:
                 cached.updated_at >= rendered.updated_at.timestamp()
             ):
                 continue
-            self._store_entry(record_id, self._entry_for(rendered, spread=True))
+            entry = self._entry_for(rendered, spread=True)
+            if (keep := self._keep_for(entry)) > 0:
+                writes.append((self._keys.entry(record_id), encode_entry(entry), keep))
+        self._best_effort(lambda: self._store.set_many(writes))  # one round trip for them all
         return recently_purged
 
     def purge(self, record_id: str, soft: bool = False) -> None:
@@ -674,12 +678,7 @@ class RecordService:
         takes it away), and the same store call releases it (one round trip less for every stored
         fetch). False when nothing was stored.
         """
-        if entry.found:
-            keep = entry.fresh_seconds + max(
-                self._policy.stale_while_revalidate_seconds, self._policy.stale_if_error_seconds
-            )
-        else:
-            keep = entry.fresh_seconds
+        keep = self._keep_for(entry)
         if keep <= 0:
             return False
         key, value = self._keys.entry(record_id), encode_entry(entry)
@@ -693,6 +692,14 @@ class RecordService:
             return False
         self._locks.released_with(lock)  # released by that call, or no longer ours to release
         return stored
+
+    def _keep_for(self, entry: CachedRecord) -> int:
+        """How long the store keeps an entry: a copy past its freshness for the stale windows, a 404
+        only for its own time."""
+        if not entry.found:
+            return entry.fresh_seconds
+        return entry.fresh_seconds + max(self._policy.stale_while_revalidate_seconds,
+                                         self._policy.stale_if_error_seconds)
 
     def _share_failure(self, record_id: str, error: PassportError) -> None:
         """Tell the requests waiting on this fetch how it ended; gone once they have stopped waiting."""

@@ -175,6 +175,9 @@ class CacheStore(Protocol):
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         """Store ``value`` at ``key`` for ``ttl_seconds``."""
 
+    def set_many(self, items: list[tuple[str, bytes, float]]) -> None:
+        """Store each ``(key, value, ttl_seconds)`` of ``items``, in one round trip (any slots; not atomic)."""
+
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
 
@@ -272,6 +275,20 @@ class RedisStore:
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self._forget_near(key)
         self._run("set", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds)))
+
+    def set_many(self, items: list[tuple[str, bytes, float]]) -> None:
+        if not items:
+            return
+        for key, _, _ in items:
+            self._forget_near(key)
+
+        def store() -> None:
+            pipeline = self.client.pipeline(transaction=False)
+            for key, value, ttl_seconds in items:
+                pipeline.set(key, value, px=_millis(ttl_seconds))
+            pipeline.execute()
+
+        self._run("set_many", items[0][0], store)
 
     def delete(self, key: str) -> None:
         self._forget_near(key)
@@ -439,6 +456,11 @@ class MemoryStore:
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         with self._lock:
             self._put(key, value, ttl_seconds)
+
+    def set_many(self, items: list[tuple[str, bytes, float]]) -> None:
+        with self._lock:
+            for key, value, ttl_seconds in items:
+                self._put(key, value, ttl_seconds)
 
     def delete(self, key: str) -> None:
         with self._lock:

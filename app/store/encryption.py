@@ -29,6 +29,9 @@ class EncryptedStore:
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self.inner.set(key, self._fernet.encrypt(value), ttl_seconds)
 
+    def set_many(self, items: list[tuple[str, bytes, float]]) -> None:
+        self.inner.set_many([(key, self._fernet.encrypt(value), ttl) for key, value, ttl in items])
+
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 

@@ -69,6 +69,12 @@ class TestStoreContract:
         assert store.set_if_held("entry", b"v3", 60, "lock", b"me") is False  # released: a purge took it
         assert store.get("entry") == b"v2"
 
+    def test_set_many_stores_each_value_with_its_own_time_to_live(self, store):
+        store.set_many([("a:{1}", b"one", 60), ("b:{2}", b"two", 0.05)])
+        store.set_many([])
+        assert store.get_many(["a:{1}", "b:{2}"]) == [b"one", b"two"]
+        assert store.describe(["b:{2}"])[0].ttl_seconds <= 0.05
+
     def test_sets_collect_members_and_go_with_the_keys_they_name(self, store):
         store.add_member(["tag:a", "tag:b"], b"page:1", 60)
         store.add_member(["tag:a"], b"page:2", 60)
