@@ -127,16 +127,6 @@ class OverviewService:
         self._store = store
         self._fetcher = fetcher
 
-    @property
-    def part_names(self) -> list[str]:
-        return list(self._parts)
-
-    def purge(self, customer_id: str, soft: bool = False) -> None:
-        """Purge the customer's parts with the customer (everything derived from it goes with it);
-        raises ``StoreUnavailable`` when the store could not do it."""
-        for part in self._parts.values():
-            part.purge(customer_id, soft)
-
     def overview(self, customer_id: str, request_id: str | None, parts: list[str]) -> Overview:
         """The customer and the ``parts`` asked for: fresh copies from one store read, the rest
         fetched concurrently through their own services."""

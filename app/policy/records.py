@@ -214,6 +214,9 @@ class RecordService:
         self._ahead_lock = threading.Lock()
         self._random = random  # for TTL jitter
         self._owner_of = owner_of  # a record naming no customer: its owner, from the record it names
+        # Services whose entries under the same id are built from this record (a customer's overview
+        # parts): purged with it. Wired once, at start-up (app.web.services).
+        self.derived: list[RecordService] = []
         self._errors = metrics.CACHE_REQUESTS.labels("error", self.kind)
 
     def lookup(self, record_id: str, request_id: str | None, read: StoreRead | None = None) -> RecordAnswer:
@@ -446,6 +449,8 @@ class RecordService:
         pages = [page.decode() for page in self._store.members(tag)]
         if pages:
             self._store.delete_many([*pages, tag])
+        for derived in self.derived:  # what is built from this record goes with it, in the same mode
+            derived.purge(record_id, soft)
 
     def describe(self, record_id: str) -> EntryReport:
         """The record's entry as stored, its fetch lock and purge marker (raises ``StoreUnavailable``)."""

@@ -125,8 +125,6 @@ def purge_view(resource: Resource[Any]) -> Callable[..., Response]:
             raise Problem(INVALID_PARAMETER, f"mode must be one of: {', '.join(PURGE_MODES)}.")
         try:
             records_of(resource).purge(canonical, soft=mode == "soft")
-            if resource.is_customer:  # the customer's overview parts go with it
-                services().overview.purge(canonical, soft=mode == "soft")
         except StoreUnavailable:
             raise Problem(CACHE_UNAVAILABLE, "The cache cannot be reached; nothing was purged.") from None
         if refresh == "true":

@@ -24,7 +24,7 @@ from app.web.api_docs import (
 )
 from app.web.audit import PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import require_scope
-from app.web.lookup import UUID_PATTERN
+from app.web.lookup import UUID_PATTERN, seen_by
 from app.web.problems import (
     AUTH_UNAVAILABLE,
     CUSTOMER_FORBIDDEN,
@@ -90,8 +90,7 @@ def batch_get() -> Response:
             problem = problem_from_passport(result)
             failed.append({"id": customer_id, "status": problem.code, "title": problem.kind.title})
         elif result.entry.found:
-            masked = result.entry.masked_body is not None and PII_SCOPE not in g.caller.scopes
-            found.append(result.entry.masked_body if masked and result.entry.masked_body else result.entry.body)
+            found.append(seen_by(result.entry, g.caller)[0])
             disclosed.append((customer_id, result.cache.value))
         else:
             not_found.append(customer_id)

@@ -26,6 +26,7 @@ from app.passport.errors import PassportError
 from app.passport.resource import Resource
 from app.policy.cache_status import UPSTREAM_FAILED
 from app.policy.records import CacheResult, RecordAnswer, RecordService
+from app.store.entry import CachedRecord
 from app.web.answers import JSON, SECURITY_HEADERS, HttpAnswer, problem_answer
 from app.web.audit import NOT_MODIFIED, PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import Authenticator, Caller
@@ -104,8 +105,7 @@ class RecordLookup:
             not_found = Problem(problems.not_found, f"Passport has no {self.resource.name} with this id.",
                                 cache_headers(found))
             return LookupAnswer(problem_answer(not_found, request_id), caller, found.cache)
-        masked = found.entry.masked_body is not None and PII_SCOPE not in caller.scopes
-        answer = record_answer(found, headers.get("If-None-Match"), request_id, self._cache_control, masked)
+        answer = record_answer(found, headers.get("If-None-Match"), request_id, self._cache_control, caller)
         if self._audit.enabled:
             result = NOT_MODIFIED if answer.status == 304 else found.cache.value
             self._audit.disclosed(self.resource.name, [(record_id, found.entry.owner, result)], caller=caller.name,
@@ -170,12 +170,18 @@ def canonical_id(raw: str, problems: RecordProblems) -> str:
     return raw.lower()
 
 
+def seen_by(entry: CachedRecord, caller: Caller) -> tuple[bytes, str]:
+    """The stored body ``caller`` may see, and its ETag: the masked one for a caller without ``pii.read``
+    when the entry has one (every route that sends a record chooses here)."""
+    if entry.masked_body is not None and entry.masked_etag is not None and PII_SCOPE not in caller.scopes:
+        return entry.masked_body, entry.masked_etag
+    return entry.body, entry.etag
+
+
 def record_answer(found: RecordAnswer, if_none_match: str | None, request_id: str, cache_control: str,
-                  masked: bool = False) -> HttpAnswer:
-    """The stored bytes with their caching headers (the masked ones, ``masked``, for a caller without
-    ``pii.read``: another body, another ETag); a 304 when the caller has them already."""
-    entry = found.entry
-    body, etag = (entry.masked_body or b"", entry.masked_etag or "") if masked else (entry.body, entry.etag)
+                  caller: Caller) -> HttpAnswer:
+    """The stored bytes ``caller`` may see with their caching headers; a 304 when it has them already."""
+    body, etag = seen_by(found.entry, caller)
     headers = [("ETag", etag), *cache_headers(found, cache_control).items(), *STATIC_HEADERS,
                ("X-Request-ID", request_id)]
     if not_modified(if_none_match, etag):

@@ -36,7 +36,7 @@ from app.web.api_docs import (
 )
 from app.web.audit import PURPOSE_HEADER, AuditTrail, purpose_of
 from app.web.auth import Caller, require_scope
-from app.web.lookup import canonical_id
+from app.web.lookup import canonical_id, seen_by
 from app.web.problems import (
     AUTH_UNAVAILABLE,
     CUSTOMER_NOT_ALLOWED,
@@ -50,7 +50,7 @@ from app.web.problems import (
     problem_from_passport,
 )
 from app.web.services import services
-from config.security import PII_SCOPE, READ_SCOPE
+from config.security import READ_SCOPE
 
 bp = Blueprint("overview", __name__)
 ROUTE = "/v1/customers/<customer_id>/overview"
@@ -96,12 +96,12 @@ def page(found: Overview, caller: Caller, refused: list[str]) -> tuple[bytes, di
     if isinstance(found.customer, PassportError):
         failed.append(failure("customer", found.customer, CUSTOMER))
     else:
-        customer = body_for(found.customer, caller)
+        customer = seen_by(found.customer.entry, caller)[0]
     for part, answer in found.parts.items():
         if isinstance(answer, PassportError):
             failed.append(failure(part, answer, BY_NAME[PARTS[part]]))
             continue
-        shown[part], cut = part_items(body_for(answer, caller))
+        shown[part], cut = part_items(seen_by(answer.entry, caller)[0])
         if cut:
             truncated.append(part)
     pieces = [b'{"customer":' + customer]
@@ -109,14 +109,6 @@ def page(found: Overview, caller: Caller, refused: list[str]) -> tuple[bytes, di
     pieces.append(b'"failed":' + json.dumps(failed, separators=(",", ":")).encode())
     pieces.append(b'"truncated":' + json.dumps(truncated).encode() + b"}")
     return b",".join(pieces), shown
-
-
-def body_for(answer: RecordAnswer, caller: Caller) -> bytes:
-    """The stored body the caller may see: the masked one without ``pii.read``."""
-    entry = answer.entry
-    if entry.masked_body is not None and PII_SCOPE not in caller.scopes:
-        return entry.masked_body
-    return entry.body
 
 
 def failure(part: str, error: PassportError, resource: Resource[Any]) -> dict[str, Any]:

@@ -171,6 +171,7 @@ def build_services(settings: Settings) -> Services:
         freshness = freshness_of(resource, cache)  # a part is as fresh as its kind's newest record
         parts[resource.plural] = RecordService(source, store, keys, replace(policy, freshness=freshness), refresher,
                                                fetcher, locks)
+    records[CUSTOMER.name].derived.extend(parts.values())  # a customer's purge reaches its overview parts
     overview = OverviewService(records[CUSTOMER.name], parts, store, fetcher)
     return Services(store, passport, tokens, records, listing, overview, redis_configured=settings.redis.enabled)
 
