@@ -1,6 +1,7 @@
 """The Passport client against a hostile upstream: lies, trickles, cut connections, garbage."""
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -170,6 +171,26 @@ def test_customer_request_carries_bearer_token_and_request_id():
     assert head.startswith(f"GET /v1/customers/{CUSTOMER_ID} ".encode())
     assert b"Authorization: Bearer tok123" in head
     assert b"X-Request-ID: req-9" in head
+
+
+def test_a_base_url_with_a_path_keeps_it_before_every_call():
+    with scripted_upstream(respond(200, OK_BODY)) as upstream:
+        client_for(upstream.base_url + "/passport/").get_record("customer", CUSTOMER_PATH, "t", "r")
+    assert upstream.received[0].startswith(f"GET /passport/v1/customers/{CUSTOMER_ID} ".encode())
+
+
+def test_a_gzip_answer_is_decoded():
+    headers = {"Content-Encoding": "gzip"}
+    with scripted_upstream(respond(200, gzip.compress(OK_BODY), headers)) as upstream:
+        assert client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r") == {"id": CUSTOMER_ID}
+    assert b"accept-encoding: gzip" in upstream.received[0].lower()
+
+
+def test_a_gzip_answer_is_bounded_by_its_decoded_size():
+    bomb = gzip.compress(b" " * (MAX_BYTES * 64) + OK_BODY)  # a few hundred bytes on the wire
+    with scripted_upstream(respond(200, bomb, {"Content-Encoding": "gzip"})) as upstream:
+        with pytest.raises(PassportBadResponse, match="size limit"):
+            client_for(upstream.base_url).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
 def test_the_proxy_named_in_the_environment_at_start_is_used_for_good(monkeypatch):
