@@ -74,7 +74,7 @@ SERVICE_VARIABLE = re.compile(
 TARGETS = {
     "hit_ratio_min": 1.2,  # service hit req/s >= 1.2 x baseline hit req/s
     "hit_p99_ms_max": 15.0,
-    "miss_added_p50_ms_max": 3.0,  # service miss p50 <= emulator p50 + 3 ms
+    "miss_added_p50_ms_max": 2.0,  # service miss p50 <= emulator p50 + 2 ms (issue 14: a cheaper miss)
     "bytes_per_customer_max": 1024,
     "startup_seconds_max": 2.0,
     "calls_per_cold_id_max": 1,  # the README's promise: one Passport call per cold customer
@@ -391,6 +391,12 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose p50 is the median of the runs' (the lower middle one of an even number)."""
+    ordered = sorted(runs, key=lambda run: run["p50_ms"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
@@ -615,46 +621,71 @@ class Bench:
                                   "a 429 means the rate limit was reached: see --rate-limit)")
 
     def misses(self, service: Server, cold_c32: list[str], cold_c1: list[str]) -> None:
+        """Cold ids through the service and straight to the emulator: c32 once each, c1 alternated.
+
+        The c1 runs are the latency figure, a difference of two medians about 3 ms apart on a
+        machine whose speed drifts by a third within minutes. So they alternate, service then
+        emulator, ``--repetitions`` times, each pair on cold ids of its own, and the figure is the
+        median of the pairs' differences: a drift slows both runs of a pair alike.
+        """
         args = self.args
         token = requests.post(f"{self.emulator_url}/v1/iam/oauth/tokens", json={
             "client_id": self.client_id, "client_secret": self.client_secret, "grant_type": "client_credentials",
         }, timeout=REQUEST_TIMEOUT).json()["access_token"]
         emulator_headers = {"Authorization": f"Bearer {token}"}
-        files = {}
-        for name, ids in (("c32", cold_c32), ("c1", cold_c1)):
-            files[name] = self.work / f"ids-{name}.txt"
-            files[name].write_text("\n".join(ids) + "\n")
-        watch = {"workers": service, "redis": [self.redis_server.process.pid], "emulator": self.emulator}
+        rounds = max(1, args.repetitions)
+        share = len(cold_c1) // rounds
+        c1_files = [self.ids_file(f"c1-{n}", cold_c1[n * share:(n + 1) * share]) for n in range(rounds)]
+        c32_file = self.ids_file("c32", cold_c32)
         out: dict[str, Any] = {}
         plan = [
-            ("service_c32", service.base_url, args.connections, args.miss_duration, self.service_headers(),
-             files["c32"]),
-            ("emulator_c32", self.emulator_url, args.connections, args.miss_duration, emulator_headers, files["c32"]),
-            ("service_c1", service.base_url, 1, args.latency_duration, self.service_headers(), files["c1"]),
-            ("emulator_c1", self.emulator_url, 1, args.latency_duration, emulator_headers, files["c1"]),
+            ("service_c32", service.base_url, args.connections, args.miss_duration, self.service_headers(), c32_file),
+            ("emulator_c32", self.emulator_url, args.connections, args.miss_duration, emulator_headers, c32_file),
         ]
+        for n, c1_file in enumerate(c1_files):
+            plan += [
+                (f"service_c1#{n}", service.base_url, 1, args.latency_duration, self.service_headers(), c1_file),
+                (f"emulator_c1#{n}", self.emulator_url, 1, args.latency_duration, emulator_headers, c1_file),
+            ]
         for label, base, connections, duration, headers, ids_file in plan:
-            log_start = self.log_offset()
-            result = run_wrk(f"miss-{label}", base, duration=duration, connections=connections,
-                             threads=min(args.wrk_threads, connections), headers=headers, ids_file=ids_file,
-                             watch=watch)
-            record = self.run_record(result)
-            if label.startswith("service"):
-                record["logged"] = logged_requests(self.service_log, log_start, self.log_offset()).get("MISS", {})
-            out[label] = record
-            cold = result.ids or {}
-            print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, "
-                  f"p99 {fmt(result.p99_ms, 2)} ms, "
-                  f"errors {result.errors}, ids {cold}", flush=True)
-            if label.startswith("service") and (cold.get("reused") or cold.get("xcache_HIT")):
-                self.notes.append(
-                    f"{label}: {cold.get('reused')} requests reused an id / {cold.get('xcache_HIT')} answered HIT "
-                    f"(the emulator has too few customers for this duration: raise --customers)")
+            out[label] = self.miss_run(service, label, base, connections, duration, headers, ids_file)
         out["service_c32"]["cpu_us_per_request"] = (
             out["service_c32"]["cpu"]["workers"] / max(1, out["service_c32"]["requests"]) * 1e6)
-        out["added_p50_ms_c1"] = out["service_c1"]["p50_ms"] - out["emulator_c1"]["p50_ms"]
+        pairs = [(out.pop(f"service_c1#{n}"), out.pop(f"emulator_c1#{n}")) for n in range(rounds)]
+        out["added_p50_ms_c1_pairs"] = [ours["p50_ms"] - theirs["p50_ms"] for ours, theirs in pairs]
+        out["added_p50_ms_c1"] = median(out["added_p50_ms_c1_pairs"])
+        out["service_c1_runs"] = [service_run for service_run, _ in pairs]
+        out["emulator_c1_runs"] = [emulator_run for _, emulator_run in pairs]
+        out["service_c1"] = median_run(out["service_c1_runs"])
+        out["emulator_c1"] = median_run(out["emulator_c1_runs"])
         out["added_p50_ms_c32"] = out["service_c32"]["p50_ms"] - out["emulator_c32"]["p50_ms"]
         self.results["misses"] = out
+
+    def ids_file(self, name: str, ids: list[str]) -> Path:
+        path = self.work / f"ids-{name}.txt"
+        path.write_text("\n".join(ids) + "\n")
+        return path
+
+    def miss_run(self, service: Server, label: str, base: str, connections: int, duration: float,
+                 headers: dict[str, str], ids_file: Path) -> dict[str, Any]:
+        """One wrk run of cold ids; the service's own log of its misses kept beside wrk's figures."""
+        watch = {"workers": service, "redis": [self.redis_server.process.pid], "emulator": self.emulator}
+        log_start = self.log_offset()
+        result = run_wrk(f"miss-{label}", base, duration=duration, connections=connections,
+                         threads=min(self.args.wrk_threads, connections), headers=headers, ids_file=ids_file,
+                         watch=watch)
+        record = self.run_record(result)
+        if label.startswith("service"):
+            record["logged"] = logged_requests(self.service_log, log_start, self.log_offset()).get("MISS", {})
+        cold = result.ids or {}
+        print(f"  {result.label}: {result.rps:.0f} req/s, p50 {fmt(result.p50_ms, 2)} ms, "
+              f"p99 {fmt(result.p99_ms, 2)} ms, "
+              f"errors {result.errors}, ids {cold}", flush=True)
+        if label.startswith("service") and (cold.get("reused") or cold.get("xcache_HIT")):
+            self.notes.append(
+                f"{label}: {cold.get('reused')} requests reused an id / {cold.get('xcache_HIT')} answered HIT "
+                f"(the emulator has too few customers for this duration: raise --customers)")
+        return record
 
     def burst(self, service: Server, cold_ids: list[str]) -> None:
         """``--burst`` concurrent requests for each cold id, Passport slowed for that id."""
@@ -965,9 +996,11 @@ def report(results: dict[str, Any]) -> str:
     row("  miss c1 inside the service, p50 (ms, its log)",
         f"{fmt(logged_c1.get('duration_p50_ms'), 2)}, "
         f"of which in the Passport call {fmt(logged_c1.get('upstream_p50_ms'), 2)}")
-    row("  added latency per miss, c1 (ms)", f"+{fmt(misses['added_p50_ms_c1'], 2)}",
+    pairs = misses["added_p50_ms_c1_pairs"]
+    row(f"  added latency per miss, c1 (ms, median of {len(pairs)} pairs)", f"+{fmt(misses['added_p50_ms_c1'], 2)}",
         f"<= emulator + {TARGETS['miss_added_p50_ms_max']:g} ms",
         misses["added_p50_ms_c1"] <= TARGETS["miss_added_p50_ms_max"])
+    row("    each pair (ms)", ", ".join(f"+{fmt(added, 2)}" for added in pairs))
     row("  added latency per miss, c32 (ms)", f"+{fmt(misses['added_p50_ms_c32'], 2)}")
     row(f"Passport calls per cold id ({burst['requests_per_id']} concurrent, {len(burst['ids'])} ids)",
         f"max {burst['max_calls']}, mean {burst['mean_calls']:.1f}", f"= {TARGETS['calls_per_cold_id_max']}",
@@ -1026,7 +1059,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of each hit run (wrk -d)")
-    parser.add_argument("--repetitions", type=int, default=3, help="hit runs per server, alternated")
+    parser.add_argument("--repetitions", type=int, default=3,
+                        help="hit runs per server, alternated; also the alternated c1 miss pairs")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c for hit and c32 miss runs")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of an unrecorded hit run per server first")
@@ -1040,8 +1074,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="RATELIMIT_DEFAULT of the service ('off' to measure without the limiter)")
     parser.add_argument("--miss-duration", type=float, default=10.0, help="seconds of each c32 miss run")
     parser.add_argument("--latency-duration", type=float, default=5.0, help="seconds of each c1 miss run")
-    parser.add_argument("--latency-ids", type=int, default=3000, help="cold ids set aside for the c1 miss run")
-    parser.add_argument("--customers", type=int, default=12000,
+    parser.add_argument("--latency-ids", type=int, default=6000,
+                        help="cold ids set aside for the c1 miss runs (shared out among the repetitions)")
+    parser.add_argument("--customers", type=int, default=16000,
                         help="customers the emulator generates (cold ids for the miss runs)")
     parser.add_argument("--burst", type=int, default=100, help="concurrent requests per cold id in the burst")
     parser.add_argument("--burst-ids", type=int, default=5, help="cold ids bursted, one after the other")
