@@ -42,6 +42,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import EmptyPoolError
 
+from app.sockets import has_input
+
 # A socket timeout of 0 would make the socket non-blocking; the next read raises the timeout instead.
 SMALLEST_SOCKET_TIMEOUT = 0.001
 
@@ -148,6 +150,11 @@ class _BudgetedConnectionMixin(HTTPConnection):
         sock = super()._new_conn()
         self._cut_timeout(sock)
         return sock
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether a pooled connection may be reused (nothing unread, not closed), asked without gevent's hub."""
+        return self.sock is not None and not has_input(self.sock)
 
     def send(self, data: Any) -> None:
         if self.sock is not None:

@@ -22,12 +22,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis._parsers import _HiredisParser
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+from redis.utils import HIREDIS_AVAILABLE
 
+from app.sockets import has_input
 from config.settings import RedisSettings
 
 HEALTH_CHECK_SECONDS = 30
@@ -50,6 +53,22 @@ class WorkerPool(redis.BlockingConnectionPool):
             raise
 
 
+class ReplyParser(_HiredisParser):
+    """hiredis's reply parser, whose non-waiting "anything unread?" check skips gevent's hub.
+
+    redis-py's pool asks it before every command (with maintenance notifications on, the default
+    under RESP3, it then ignores the answer: a dead connection fails its command and the one retry
+    connects again). Asked with a zero timeout, it now takes the operating system's ``poll``
+    (``app.sockets``); a closed connection answers "something to read" rather than raising, which
+    the pool treats alike. Checks that wait (a timeout) are hiredis's own, so that they yield.
+    """
+
+    def can_read(self, timeout: float = 0) -> bool:
+        sock, reader = self._sock, self._reader
+        if timeout or sock is None or reader is None:
+            return bool(super().can_read(timeout))
+        return bool(reader.has_data()) or has_input(sock)
+
 
 def client_options(settings: RedisSettings) -> dict[str, Any]:
     """Timeouts, retry policy and TLS files shared by every topology."""
@@ -59,6 +78,8 @@ def client_options(settings: RedisSettings) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 1),
     }
+    if HIREDIS_AVAILABLE:
+        options["parser_class"] = ReplyParser
     tls = {"ssl_ca_certs": settings.tls_ca_file, "ssl_certfile": settings.tls_cert_file,
            "ssl_keyfile": settings.tls_key_file}
     options.update({name: value for name, value in tls.items() if value})

@@ -208,6 +208,13 @@ class TestAWorkersConnectionPool:
         assert small_pool_store.get("busy") == b"free again"
         assert "connections all stayed busy" in caplog.text
 
+    def test_a_connection_the_server_closed_is_replaced_without_an_error(self, small_pool_store, redis_client):
+        small_pool_store.set("k", b"v", 60)
+        redis_client.client_kill_filter(_type="normal", skipme=True)  # every connection but this client's
+        for _ in range(4):
+            assert small_pool_store.get("k") == b"v"
+        assert small_pool_store.breaker.state == "closed"
+
 
 def test_keys_are_namespaced_versioned_and_hash_tagged():
     keys = CacheKeys("passport-bff")
