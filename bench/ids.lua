@@ -12,6 +12,16 @@
 local threads = {}
 local counter = 0
 
+-- IDS_PACE_MS (environment): wait that long after each answer before the next request, so the
+-- server sees requests spaced as a slower client would space them. Read here, at load time:
+-- wrk looks for a delay() function before any thread's init() runs.
+local pace = tonumber(os.getenv("IDS_PACE_MS") or "")
+if pace then
+   function delay()
+      return pace
+   end
+end
+
 function setup(thread)
    thread:set("tid", counter)
    counter = counter + 1
