@@ -341,6 +341,8 @@ class PassportClient:
                     response.release_conn()
         except PassportPoolBusy:
             raise PassportBusy(f"{method} {path}: every connection to Passport stayed busy") from None
+        except urllib3.exceptions.NewConnectionError as exc:  # refused, no route, no such name: no timeout
+            raise PassportUnreachable(f"{method} {path} failed: {type(exc).__name__}") from None
         except urllib3.exceptions.TimeoutError:
             raise PassportTimeout(f"{method} {path} timed out") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:

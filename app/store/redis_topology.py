@@ -78,8 +78,6 @@ def client_options(settings: RedisSettings) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 1),
     }
-    if HIREDIS_AVAILABLE:
-        options["parser_class"] = ReplyParser
     tls = {"ssl_ca_certs": settings.tls_ca_file, "ssl_certfile": settings.tls_cert_file,
            "ssl_keyfile": settings.tls_key_file}
     options.update({name: value for name, value in tls.items() if value})
@@ -105,10 +103,12 @@ def server_url(settings: RedisSettings) -> str:
 
 def worker_pool(settings: RedisSettings) -> WorkerPool:
     """The bounded, waiting pool toward one Redis server (``REDIS_URL``), for this worker."""
+    options = client_options(settings)
+    if HIREDIS_AVAILABLE:
+        options["parser_class"] = ReplyParser
     return WorkerPool.from_url(
         server_url(settings), max_connections=settings.max_connections,
-        timeout=settings.socket_timeout_seconds, health_check_interval=HEALTH_CHECK_SECONDS,
-        **client_options(settings),
+        timeout=settings.socket_timeout_seconds, health_check_interval=HEALTH_CHECK_SECONDS, **options,
     )
 
 

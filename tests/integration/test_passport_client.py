@@ -98,6 +98,14 @@ def test_cut_connection_then_success_is_a_success():
         assert upstream.connections == 2
 
 
+def test_a_refused_connection_is_unreachable_not_a_timeout():
+    with socket.socket() as closed:  # a port bound on loopback and never listened on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        with pytest.raises(PassportUnreachable):
+            client_for(f"http://127.0.0.1:{port}", retries=0).get_record("customer", CUSTOMER_PATH, "t", "r")
+
+
 def test_garbage_instead_of_http_is_unreachable():
     with scripted_upstream(garbage) as upstream:
         with pytest.raises(PassportUnreachable):
