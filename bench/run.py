@@ -195,13 +195,13 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
 
 
 def spawn_gunicorn(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path,
-                   processes: Processes) -> tuple[Server, float]:
-    """Start gunicorn; return it and the monotonic time just before it was spawned."""
+                   processes: Processes, root: Path = ROOT) -> tuple[Server, float]:
+    """Start gunicorn in ``root`` (a checkout); return it and the monotonic time just before it was spawned."""
     stdout = open(log_dir / f"{name}.stdout.log", "ab")
     stderr = open(log_dir / f"{name}.stderr.log", "ab")
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *argv], cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
+        [sys.executable, "-m", "gunicorn", *argv], cwd=root, env=env, stdout=stdout, stderr=stderr,
     )
     stdout.close()
     stderr.close()
@@ -503,11 +503,12 @@ class Bench:
             raise BenchError(f"config/gunicorn.py did not take WEB_CONCURRENCY={self.args.workers}")
         self.gunicorn = settings
 
-    def start_service(self, name: str = "service") -> tuple[Server, float]:
+    def start_service(self, name: str = "service", root: Path = ROOT) -> tuple[Server, float]:
         port = free_port()
         multiproc = self.work / f"{name}-metrics"
         env = self.service_env(multiproc, port)
-        return spawn_gunicorn(name, ["-c", "config/gunicorn.py", "wsgi:app"], env, port, self.work, self.processes)
+        return spawn_gunicorn(name, ["-c", "config/gunicorn.py", "wsgi:app"], env, port, self.work, self.processes,
+                              root)
 
     def measure_startup(self, name: str, customer_id: str) -> dict[str, Any]:
         """Spawn the service; time to the first 200 on /healthz, then to the first 200 customer."""

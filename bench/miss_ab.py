@@ -1,0 +1,154 @@
+"""A miss's latency, this checkout against others, side by side: ``.venv/bin/python bench/miss_ab.py --tree DIR``.
+
+    .venv/bin/python bench/miss_ab.py --tree /tmp/before [--tree ...] [--rounds 6] [--duration 3]
+
+Why: ``bench/run.py``'s "added latency per miss" is a difference of two medians about 3 ms apart,
+on a machine whose speed drifts by a third within minutes (and by half within the hour): two runs
+of it made minutes apart can disagree more than the change being measured. Here every checkout's
+service runs at once, on one Redis and one emulator, and their runs are interleaved, so a drift
+slows every checkout alike.
+
+What it does: starts redis-server, the Passport emulator (under gunicorn, keeping connections
+open) and one service per checkout (``gunicorn -c config/gunicorn.py wsgi:app`` in that checkout,
+production settings as ``bench/run.py`` gives them; each with a ``CACHE_KEY_PREFIX`` of its own, so
+that no near cache hears another's writes), all on free 127.0.0.1 ports. Then ``--rounds`` times:
+a ``wrk -c1`` run of ``--duration`` seconds at each service (in an order rotated every round), then
+one at the emulator alone, each over cold ids nobody asked for before (``bench/ids.lua``). Per
+checkout: the median over rounds of its p50, of its p50 minus the same round's emulator p50 (the
+"added latency per miss" of ``bench/run.py``), and of its workers' CPU per miss. Every run is
+bounded in time; everything started is stopped at the end, also on an error or Ctrl-C.
+
+Results: a table on stdout and ``bench/results/<UTC timestamp>-miss-ab.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from bench.instructions import git_state  # noqa: E402
+from bench.run import RESULTS_DIR, Bench, BenchError, Server, fmt, parse_args, run_wrk, wait_healthy  # noqa: E402
+
+DEFAULT_ROUNDS = 6
+DEFAULT_DURATION = 3.0
+# A miss takes 2-5 ms here: a 3 s run at one connection asks for at most ~1,500 ids.
+IDS_PER_RUN = 2500
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    trees = [ROOT, *args.tree]
+    runs_needed = args.rounds * (len(trees) + 1)
+    bench = Bench(parse_args(["--customers", str(runs_needed * IDS_PER_RUN + 10)]))
+    try:
+        print("starting redis-server, the emulator and one service per checkout ...", flush=True)
+        bench.start_dependencies()
+        bench.check_gunicorn_settings()
+        services: list[Server] = []
+        for number, tree in enumerate(trees):
+            bench.args.service_env = {"CACHE_KEY_PREFIX": f"miss-ab-{number}"}
+            service, _ = bench.start_service(f"service-{number}", tree)
+            wait_healthy(service)
+            services.append(service)
+        ids = iter(bench.ids[1:])
+        for service in services:  # each fetches its Passport token on a first, unmeasured miss
+            requests.get(f"{service.base_url}/v1/customers/{next(ids)}", headers=bench.service_headers(),
+                         timeout=10).raise_for_status()
+        token = requests.post(f"{bench.emulator_url}/v1/iam/oauth/tokens", json={
+            "client_id": bench.client_id, "client_secret": bench.client_secret, "grant_type": "client_credentials",
+        }, timeout=10).json()["access_token"]
+        targets = [(f"service-{n}", service.base_url, bench.service_headers(), service)
+                   for n, service in enumerate(services)]
+        emulator = ("emulator", bench.emulator_url, {"Authorization": f"Bearer {token}"}, None)
+        rounds: list[dict[str, dict[str, float]]] = []
+        for number in range(args.rounds):
+            shift = number % len(targets)
+            order = [*targets[shift:], *targets[:shift], emulator]
+            results: dict[str, dict[str, float]] = {}
+            for label, base, headers, service in order:
+                ids_file = bench.ids_file(f"ab-{number}-{label}", [next(ids) for _ in range(IDS_PER_RUN)])
+                watch = {"workers": service} if service is not None else {}
+                run = run_wrk(f"{label}#{number}", base, duration=args.duration, connections=1, threads=1,
+                              headers=headers, ids_file=ids_file, watch=watch)
+                warm = service is not None and ((run.ids or {}).get("reused") or (run.ids or {}).get("xcache_HIT"))
+                if run.errors or warm:  # the emulator caches nothing: reused ids are cold to it
+                    raise BenchError(f"{label} round {number}: errors or warm ids: {run.ids}")
+                results[label] = {"p50_ms": run.p50_ms or 0.0, "requests": run.requests,
+                                  "cpu_us": run.cpu.get("workers", 0.0) / max(1, run.requests) * 1e6}
+            rounds.append(results)
+            print(f"  round {number + 1}: " + ", ".join(
+                f"{label} p50 {fmt(result['p50_ms'], 2)} ms" for label, result in results.items()), flush=True)
+        return summarize(trees, rounds)
+    finally:
+        bench.close()
+
+
+def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+    checkouts = []
+    for number, tree in enumerate(trees):
+        label = f"service-{number}"
+        checkouts.append({
+            "tree": str(tree), "commit": git_state(tree),
+            "p50_ms": statistics.median(r[label]["p50_ms"] for r in rounds),
+            "added_ms": statistics.median(r[label]["p50_ms"] - r["emulator"]["p50_ms"] for r in rounds),
+            "cpu_us_per_miss": statistics.median(r[label]["cpu_us"] for r in rounds),
+        })
+    return {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "checkouts": checkouts,
+            "emulator_p50_ms": statistics.median(r["emulator"]["p50_ms"] for r in rounds), "rounds": rounds}
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"misses at one connection, {len(results['rounds'])} interleaved rounds (medians); "
+             f"the emulator alone: p50 {fmt(results['emulator_p50_ms'], 2)} ms", "",
+             f"{'checkout':<28} {'p50 (ms)':>9} {'added (ms)':>11} {'CPU per miss (µs)':>18}"]
+    for checkout in results["checkouts"]:
+        name = f"{checkout['commit'] or '?'} {Path(checkout['tree']).name}"
+        lines.append(f"{name:<28} {fmt(checkout['p50_ms'], 2):>9} {'+' + fmt(checkout['added_ms'], 2):>11} "
+                     f"{fmt(checkout['cpu_us_per_miss'], 0):>18}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--tree", type=Path, action="append", required=True, metavar="DIR",
+                        help="another checkout whose service runs beside this one's (repeatable)")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="interleaved rounds")
+    parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds of each wrk run")
+    args = parser.parse_args(argv)
+
+    def terminated(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        results = measure(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping everything", file=sys.stderr)
+        return 130
+    except (BenchError, OSError, subprocess.SubprocessError, requests.RequestException) as exc:
+        print(f"bench/miss_ab.py: {exc}", file=sys.stderr)
+        return 1
+    text = report(results)
+    print()
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-miss-ab.json"
+    path.write_text(json.dumps({**results, "table": text}, indent=2) + "\n")
+    print(f"\nresults: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
