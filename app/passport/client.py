@@ -157,8 +157,8 @@ class PassportClient:
         TLS verification and CA bundle, the pool (``BudgetedAdapter``'s, bounded) and whether the
         target is a path or, through an HTTP proxy, the absolute URL. Each call then goes straight
         to that urllib3 pool: ``Session.send`` would build a ``Response``, copy headers into
-        case-insensitive dicts, run hooks and extract cookies twice per call — a quarter of a
-        miss's CPU, for nothing a Passport call uses (no cookies, no redirects, no hooks).
+        case-insensitive dicts, run hooks and extract cookies twice per call — about an eighth of
+        a miss's instructions, for nothing a Passport call uses (no cookies, no redirects, no hooks).
         """
         session = self._session
         template = session.prepare_request(requests.Request("GET", self.base_url))
