@@ -106,6 +106,22 @@ def test_a_refused_connection_is_unreachable_not_a_timeout():
             client_for(f"http://127.0.0.1:{port}", retries=0).get_record("customer", CUSTOMER_PATH, "t", "r")
 
 
+HOSTILE_HEADS = {
+    "more headers than http.client takes": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+                                           + b"Content-Length: 2\r\n\r\n{}",
+    "a header line of 70 kB": b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+    "a four-digit status": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "a gzip body that is not gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope",
+}
+
+
+@pytest.mark.parametrize("head", HOSTILE_HEADS.values(), ids=HOSTILE_HEADS.keys())
+def test_a_hostile_answer_is_unreachable_not_an_error_of_ours(head):
+    with scripted_upstream(lambda sock: sock.sendall(head)) as upstream:
+        with pytest.raises(PassportUnreachable):
+            client_for(upstream.base_url, retries=0).get_record("customer", CUSTOMER_PATH, "t", "r")
+
+
 def test_garbage_instead_of_http_is_unreachable():
     with scripted_upstream(garbage) as upstream:
         with pytest.raises(PassportUnreachable):
