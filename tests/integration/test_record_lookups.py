@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import jwt
 import pytest
 
-from tests.support.emulator import DOCS_CUSTOMER_ID
-from tests.support.jwks import standard_claims
+from tests.support.emulator import DOCS_ACCOUNT_ID, DOCS_CUSTOMER_ID, DOCS_KEY_ID, DOCS_RECIPIENT_ID
+from tests.support.jwks import hs256_bearer
 from tests.support.keys import STORE_KEYS
 
-ACCOUNT_ID = "6c23f053-0e1a-46b4-b902-97ba47e351bc"
-KEY_ID = "3184cbfd-73bd-4910-bd03-f8461e724247"
-RECIPIENT_ID = "daa209f9-fbdf-4f2b-aadc-db42fe16358c"
+ACCOUNT_ID, KEY_ID, RECIPIENT_ID = DOCS_ACCOUNT_ID, DOCS_KEY_ID, DOCS_RECIPIENT_ID
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 OTHER_CUSTOMER = "00000000-0000-4000-8000-000000000001"
 SECRET = "s" * 40
@@ -35,7 +32,7 @@ def assert_problem(response, status: int, slug: str) -> dict:
 
 
 def bearer(**claims) -> dict[str, str]:
-    return {"Authorization": f"Bearer {jwt.encode(standard_claims(**claims), SECRET, algorithm='HS256')}"}
+    return hs256_bearer(SECRET, **claims)
 
 
 @pytest.fixture

@@ -6,7 +6,12 @@ from typing import Any
 import requests
 
 CONTROL_TIMEOUT_SECONDS = 5
+# The records of Passport's docs (../shared/passport/*-example.json), which the emulator seeds:
+# the customer owns the account, the key names the account, the recipient is the customer's.
 DOCS_CUSTOMER_ID = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
+DOCS_ACCOUNT_ID = "6c23f053-0e1a-46b4-b902-97ba47e351bc"
+DOCS_KEY_ID = "3184cbfd-73bd-4910-bd03-f8461e724247"
+DOCS_RECIPIENT_ID = "daa209f9-fbdf-4f2b-aadc-db42fe16358c"
 
 
 class EmulatorControl:

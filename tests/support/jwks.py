@@ -58,6 +58,11 @@ def standard_claims(**claims: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def hs256_bearer(secret: str, **claims: Any) -> dict[str, str]:
+    """An ``Authorization`` header with an HS256 token of ``standard_claims(**claims)``."""
+    return {"Authorization": f"Bearer {jwt.encode(standard_claims(**claims), secret, algorithm='HS256')}"}
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 

@@ -10,6 +10,7 @@ from app.web import audit
 from app.web.audit import AuditTrail, UtcMillis, purpose_of
 from app.web.problems import Problem
 from config.settings import AuditSettings
+from tests.support.emulator import DOCS_ACCOUNT_ID
 
 CUSTOMER = "db7e89e7-59d8-4ab1-b675-a2ae52c3339e"
 
@@ -35,7 +36,7 @@ def test_each_record_is_one_json_line_and_any_caller_name_stays_valid_json(tmp_p
 def test_a_record_of_another_kind_names_itself_and_the_customer_it_belongs_to(tmp_path):
     sink = tmp_path / "audit.log"
     trail = AuditTrail(AuditSettings("file", str(sink)))
-    account = "6c23f053-0e1a-46b4-b902-97ba47e351bc"
+    account = DOCS_ACCOUNT_ID
     trail.disclosed("account", [(account, CUSTOMER, "MISS"), (account, None, "HIT")], caller="web",
                     route="/v1/accounts/<path:account_id>", request_id="req-1", purpose=None)
     first, second = lines(sink)
