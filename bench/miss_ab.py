@@ -1,6 +1,6 @@
 """A miss's latency, this checkout against others, side by side: ``.venv/bin/python bench/miss_ab.py --tree DIR``.
 
-    .venv/bin/python bench/miss_ab.py --tree /tmp/before [--tree ...] [--rounds 6] [--duration 3]
+    .venv/bin/python bench/miss_ab.py --tree /tmp/before [--tree ...] [--rounds 6] [--duration 3] [--idle-instances N]
 
 Why: ``bench/run.py``'s "added latency per miss" is a difference of two medians about 3 ms apart,
 on a machine whose speed drifts by a third within minutes (and by half within the hour): two runs
@@ -17,6 +17,10 @@ one at the emulator alone, each over cold ids nobody asked for before (``bench/i
 checkout: the median over rounds of its p50, of its p50 minus the same round's emulator p50 (the
 "added latency per miss" of ``bench/run.py``), and of its workers' CPU per miss. Every run is
 bounded in time; everything started is stopped at the end, also on an error or Ctrl-C.
+
+``--idle-instances N`` starts, beside each checkout's service, N more of its instances on the same
+keys that are asked nothing: the rest of a fleet, whose near caches hear of the misses stored (in
+broadcast tracking every one of their workers woke for each; in opt-in tracking none does).
 
 Results: a table on stdout and ``bench/results/<UTC timestamp>-miss-ab.json``.
 """
@@ -60,6 +64,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             service, _ = bench.start_service(f"service-{number}", tree)
             wait_healthy(service)
             services.append(service)
+            for idle in range(args.idle_instances):  # the rest of a fleet on the same keys, asked nothing
+                wait_healthy(bench.start_service(f"idle-{number}-{idle}", tree)[0])
         ids = iter(bench.ids[1:])
         for service in services:  # each fetches its Passport token on a first, unmeasured miss
             requests.get(f"{service.base_url}/v1/customers/{next(ids)}", headers=bench.service_headers(),
@@ -88,12 +94,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             rounds.append(results)
             print(f"  round {number + 1}: " + ", ".join(
                 f"{label} p50 {fmt(result['p50_ms'], 2)} ms" for label, result in results.items()), flush=True)
-        return summarize(trees, rounds)
+        return summarize(trees, rounds, args.idle_instances)
     finally:
         bench.close()
 
 
-def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]], idle_instances: int) -> dict[str, Any]:
     checkouts = []
     for number, tree in enumerate(trees):
         label = f"service-{number}"
@@ -104,11 +110,13 @@ def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]]) -> d
             "cpu_us_per_miss": statistics.median(r[label]["cpu_us"] for r in rounds),
         })
     return {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "checkouts": checkouts,
+            "idle_instances": idle_instances,
             "emulator_p50_ms": statistics.median(r["emulator"]["p50_ms"] for r in rounds), "rounds": rounds}
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"misses at one connection, {len(results['rounds'])} interleaved rounds (medians); "
+    idle = f"; {results['idle_instances']} idle instance(s) beside each" if results.get("idle_instances") else ""
+    lines = [f"misses at one connection, {len(results['rounds'])} interleaved rounds (medians){idle}; "
              f"the emulator alone: p50 {fmt(results['emulator_p50_ms'], 2)} ms", "",
              f"{'checkout':<28} {'p50 (ms)':>9} {'added (ms)':>11} {'CPU per miss (µs)':>18}"]
     for checkout in results["checkouts"]:
@@ -124,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="another checkout whose service runs beside this one's (repeatable)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="interleaved rounds")
     parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds of each wrk run")
+    parser.add_argument("--idle-instances", type=int, default=0, metavar="N",
+                        help="per checkout, N more instances on its keys and Redis that are asked nothing: the "
+                             "rest of a fleet, whose near caches hear (or not) of each miss stored")
     args = parser.parse_args(argv)
 
     def terminated(signum: int, _frame: Any) -> None:

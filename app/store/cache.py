@@ -20,11 +20,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import MaxConnectionsError
+from redis.commands.core import Script
+from redis.exceptions import MaxConnectionsError, NoScriptError
 
 from app import tracing
 from app.breaker import CircuitBreaker, CircuitOpen
@@ -242,13 +243,13 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         near = self.near
-        if near is None:
+        if near is None or not near.keeps(key):
             return self._run("get", key, lambda: stored_bytes(self.client.get(key)))
         value = near.get(key)
         if value is not None:
             return value
-        sequence = near.sequence()
-        value = self._run("get", key, lambda: stored_bytes(self.client.get(key)))
+        value, sequence = self._run("get", key, lambda: near.read("GET", key))
+        value = stored_bytes(value)
         if value is not None:
             near.put(key, value, sequence)
         return value
@@ -257,19 +258,19 @@ class RedisStore:
         if not keys:
             return []
         near = self.near
-        known: list[bytes | None] = [near.get(key) for key in keys] if near is not None else [None] * len(keys)
+        if near is None or not any(near.keeps(key) for key in keys):
+            # A Cluster spreads customers over slots: redis-py splits the MGET per node for us.
+            command = self.client.mget_nonatomic if isinstance(self.client, RedisCluster) else self.client.mget
+            return self._run("mget", keys[0], lambda: [stored_bytes(value) for value in command(keys)])
+        known: list[bytes | None] = [near.get(key) for key in keys]
         missing = [key for key, value in zip(keys, known, strict=True) if value is None]
         if not missing:
             return known
-        sequence = near.sequence() if near is not None else 0
-        # A Cluster spreads customers over slots: redis-py splits the MGET per node for us.
-        command = self.client.mget_nonatomic if isinstance(self.client, RedisCluster) else self.client.mget
-        values = self._run("mget", missing[0], lambda: [stored_bytes(value) for value in command(missing)])
-        fetched = dict(zip(missing, values, strict=True))
-        if near is not None:
-            for key, value in fetched.items():
-                if value is not None:
-                    near.put(key, value, sequence)
+        values, sequence = self._run("mget", missing[0], lambda: near.read("MGET", *missing))
+        fetched = {key: stored_bytes(value) for key, value in zip(missing, values, strict=True)}
+        for key, value in fetched.items():
+            if value is not None:
+                near.put(key, value, sequence)
         return [value if value is not None else fetched[key] for key, value in zip(keys, known, strict=True)]
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
@@ -295,9 +296,11 @@ class RedisStore:
         self._run("delete", key, lambda: self.client.delete(key))
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        self._forget_near(key)
         return bool(self._run("add", key, lambda: self.client.set(key, value, px=_millis(ttl_seconds), nx=True)))
 
     def delete_if_equal(self, key: str, value: bytes) -> bool:
+        self._forget_near(key)
         return bool(self._run("delete_if_equal", key, lambda: self._compare_and_delete(keys=[key], args=[value])))
 
     def expire_if_equal(self, key: str, value: bytes, ttl_seconds: float) -> bool:
@@ -315,18 +318,31 @@ class RedisStore:
     def read_or_lock(self, key: str, lock_key: str, owner: bytes, ttl_seconds: float,
                      extra_key: str | None = None) -> ReadOrLock:
         near = self.near
-        if near is not None:
+        keys = [key, lock_key] if extra_key is None or self._cluster else [key, lock_key, extra_key]
+        args: list[bytes | int] = [owner, _millis(ttl_seconds)]
+        sequence: int | None = None
+        if near is None:
+            reply = self._run("read_or_lock", key, lambda: self._read_or_lock(keys=keys, args=args))
+        else:
             value = near.get(key)
             if value is not None:
                 return ReadOrLock(value, False)
-        sequence = near.sequence() if near is not None else 0
-        keys = [key, lock_key] if extra_key is None or self._cluster else [key, lock_key, extra_key]
-        reply = self._run("read_or_lock", key, lambda: self._read_or_lock(
-            keys=keys, args=[owner, _millis(ttl_seconds)]))
+            reply, sequence = self._run("read_or_lock", key,
+                                        lambda: self._tracked_script(near, self._read_or_lock, keys, args))
         value, locked, extra = stored_bytes(reply[0]), bool(reply[1]), stored_bytes(reply[2])
         if value is not None and near is not None:
             near.put(key, value, sequence)
         return ReadOrLock(value, locked, extra, extra_read=len(keys) > 2)
+
+    def _tracked_script(self, near: NearCache, script: Script, keys: list[str],
+                        args: list[bytes | int]) -> tuple[Any, int | None]:
+        """Run a reading script on the near cache's tracked readers: ``EVALSHA``, the script loaded
+        first if this Redis has not seen it (as redis-py's ``Script`` does)."""
+        try:
+            return near.read("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.client.script_load(script.script)
+            return near.read("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         keys = [key for key, _, _ in sets] + deletes
@@ -338,7 +354,9 @@ class RedisStore:
         self._run("set_and_delete", keys[0], lambda: self._set_and_delete(keys=keys, args=args))
 
     def _forget_near(self, key: str) -> None:
-        """Our own writes are dropped here at once; Redis tells the other workers."""
+        """Our own writes are dropped here at once (every write that can change a value: Redis's
+        word of it comes a moment later, and this worker must read its own writes); Redis tells the
+        other workers that read the key."""
         if self.near is not None:
             self.near.discard(key)
 

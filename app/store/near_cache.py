@@ -1,17 +1,27 @@
-"""A near cache: each worker keeps recently read customer entries in memory, coherent with Redis.
+"""A near cache: each worker keeps recently read record entries in memory, coherent with Redis.
 
-Coherence comes from Redis itself (server-assisted client-side caching, ``CLIENT TRACKING``): a
-background thread holds two connections of its own — one subscribed to ``__redis__:invalidate``,
-one that turned tracking on in broadcasting mode for the record key prefixes, redirected to the
-first. Whenever anyone (any worker, any instance) writes, deletes or expires a customer key, Redis
-pushes its name and the entry is dropped here within milliseconds.
+Coherence comes from Redis itself (server-assisted client-side caching, ``CLIENT TRACKING``), in
+its opt-in mode: Redis remembers which keys *this worker* read into its memory and tells it, and
+only it, when one of those changes. A background thread holds a connection subscribed to
+``__redis__:invalidate``; the reads whose values may be kept here go through ``read``, on reader
+connections of this near cache whose tracking is redirected to that subscriber, each read opted
+in (``CLIENT CACHING YES``) in the same round trip as the read itself.
+
+Why opt-in and not broadcasting mode (``BCAST`` on the record key prefixes, what this cache did
+first): in broadcasting mode every write of a record key anywhere — each miss's store, in every
+worker of every instance — wakes every worker's subscriber, to drop an entry that almost never
+was there. A fleet of N workers paid N wake-ups per miss. Now a write reaches only the workers
+that read that key since it last changed (usually the writer alone, whose read found it missing).
 
 Safety rules:
 - Nothing is served from memory unless the invalidation stream is up (``coherent``); when it is
-  lost (Redis restart, network) everything is flushed, and only after tracking is re-established
-  does the near cache fill again.
+  lost (Redis restart, network) everything is flushed, and only after it is re-established does
+  the near cache fill again — through readers tracking toward the new subscriber.
 - A value read from Redis is kept only if no invalidation arrived while it was being read (a
   sequence number), so a write racing a read cannot leave an old copy behind.
+- Redis forgets what a connection tracked when that connection goes. So a reader that fails,
+  reconnects, or that Redis no longer lists (killed, closed idle: checked every few seconds)
+  flushes the whole near cache: its entries could no longer be invalidated.
 - Bounded (least recently used first out). Freshness is still judged by the cache policy on
   every hit, from the entry's own header.
 """
@@ -19,10 +29,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
 import redis
+from redis.exceptions import ResponseError
 
 from app.metrics import NEAR_CACHE_HITS
 
@@ -31,27 +44,41 @@ log = logging.getLogger(__name__)
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 RECONNECT_SECONDS = 0.5
 READ_TIMEOUT_SECONDS = 1.0
-PING_EVERY_SECONDS = 5.0
+CHECK_EVERY_SECONDS = 5.0
+OPT_IN = ("CLIENT", "CACHING", "YES")
 
 
 class NearCache:
     """Per-process copies of Redis values under ``prefixes``, dropped when Redis says they changed."""
 
-    def __init__(self, client: redis.Redis, prefixes: list[str], max_entries: int) -> None:
-        self._connection_class = client.connection_pool.connection_class
-        # RESP2 on purpose: the invalidations then arrive as plain pub/sub messages on the listener
-        # (redis-py 8 speaks RESP3 by default, where they would be push frames it consumes itself).
-        # (Redis maintenance notifications are a RESP3 feature: left out of these two connections.)
+    def __init__(self, client: redis.Redis, prefixes: list[str], max_entries: int,
+                 check_every_seconds: float = CHECK_EVERY_SECONDS) -> None:
+        pool = client.connection_pool
+        # RESP2 on purpose: the invalidations then arrive as plain pub/sub messages on the subscriber,
+        # and a reader never receives a push frame (RESP3 sends one when the subscriber goes) that
+        # redis-py would take for the answer to its next command. Maintenance notifications are a
+        # RESP3 feature: left out of these connections.
         self._connection_kwargs = {
-            name: value for name, value in client.connection_pool.connection_kwargs.items()
+            name: value for name, value in pool.connection_kwargs.items()
             if not name.startswith(("maint_notifications", "orig_"))
         } | {"protocol": 2}
+        self._connection_class = pool.connection_class
+        # Readers: as bounded and waiting as the store's own pool (a gevent worker reads from many
+        # requests at once), and of its class; made on demand, so a quiet worker holds one or two.
+        waits = {"timeout": pool.timeout} if isinstance(pool, redis.BlockingConnectionPool) else {}
+        self._readers = type(pool)(connection_class=pool.connection_class, max_connections=pool.max_connections,
+                                   **waits, **self._connection_kwargs)
         self._prefixes = tuple(prefixes)
         self._max_entries = max_entries
+        self._check_every_seconds = check_every_seconds
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._sequence = 0
         self._coherent = False
+        self._subscriber_id: int | None = None  # the connection invalidations are redirected to
+        # reader connection -> its client id, for readers tracking toward the current subscriber
+        self._tracking: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._watched: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose reconnects we hear of
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._follow_invalidations, name="near-cache", daemon=True)
 
@@ -65,6 +92,10 @@ class NearCache:
     @property
     def coherent(self) -> bool:
         return self._coherent
+
+    def keeps(self, key: str) -> bool:
+        """Whether values of ``key`` may be kept here (so reads of it go through ``read``)."""
+        return key.startswith(self._prefixes)
 
     def sequence(self) -> int:
         """A number that changes whenever anything is invalidated; read it before reading Redis."""
@@ -81,9 +112,28 @@ class NearCache:
             NEAR_CACHE_HITS.inc()
         return value
 
-    def put(self, key: str, value: bytes, sequence: int) -> None:
-        """Keep ``value`` read from Redis, unless something was invalidated since ``sequence``."""
-        if not key.startswith(self._prefixes):
+    def read(self, *command: Any) -> tuple[Any, int | None]:
+        """Run one read ``command`` with Redis tracking, for this cache, the keys it reads.
+
+        Returns the reply and the sequence to ``put`` values of it with; None when they may not be
+        kept (the invalidation stream is down, so nothing would tell us of a change). The command's
+        own error reply (``NOSCRIPT``...) is raised as redis-py raises it; a connection that fails
+        is retried once, as the store's commands are.
+        """
+        sequence, subscriber = self._sequence, self._subscriber_id
+        if not self._coherent:
+            subscriber = None
+        connection = self._readers.get_connection()
+        try:
+            reply, tracked = connection.retry.call_with_retry(
+                lambda: self._read_on(connection, command, subscriber), lambda _error: self._reader_lost(connection))
+        finally:
+            self._readers.release(connection)
+        return reply, sequence if tracked else None
+
+    def put(self, key: str, value: bytes, sequence: int | None) -> None:
+        """Keep ``value`` read through ``read``, unless something was invalidated since ``sequence``."""
+        if sequence is None or not key.startswith(self._prefixes):
             return
         with self._lock:
             if not self._coherent or self._sequence != sequence:
@@ -98,6 +148,64 @@ class NearCache:
             self._sequence += 1
             self._entries.pop(key, None)
 
+    # ---- reads under tracking ------------------------------------------------------------------
+
+    def _read_on(self, connection: Any, command: tuple[Any, ...], subscriber: int | None) -> tuple[Any, bool]:
+        """One round trip: (tracking set-up, once per reader and subscriber,) opt-in, the command.
+
+        The reply, and whether Redis tracks what it read for us. A set-up refused (the subscriber
+        went meanwhile) only makes the values not kept; the command's own error reply is raised.
+        """
+        if connection not in self._watched:  # a reconnect forgets what the old connection tracked
+            connection.register_connect_callback(self._reader_reconnected)
+            self._watched.add(connection)
+        connection.connect()  # no-op when connected; a reconnect happens here, before we decide
+        if subscriber is None:
+            set_up: list[tuple[Any, ...]] = []
+        elif connection in self._tracking:
+            set_up = [OPT_IN]
+        else:
+            set_up = [("CLIENT", "TRACKING", "ON", "REDIRECT", subscriber, "OPTIN"), ("CLIENT", "ID"), OPT_IN]
+        connection.send_packed_command(connection.pack_commands([*set_up, command]))
+        replies = [self._reply(connection) for _ in range(len(set_up) + 1)]  # all read: the connection stays in step
+        tracked = bool(set_up) and not any(isinstance(reply, ResponseError) for reply in replies[:-1])
+        if len(set_up) == 3 and tracked:
+            with self._lock:
+                if self._subscriber_id == subscriber:
+                    self._tracking[connection] = int(replies[1])
+        elif set_up and not tracked:
+            self._forget_reader(connection)
+        if isinstance(replies[-1], ResponseError):
+            raise replies[-1]
+        return replies[-1], tracked
+
+    @staticmethod
+    def _reply(connection: Any) -> Any:
+        try:
+            return connection.read_response()
+        except ResponseError as error:
+            return error
+
+    def _reader_lost(self, connection: Any) -> None:
+        """A reader failed: whatever it tracked is forgotten by Redis, so what it read goes too."""
+        connection.disconnect()
+        self._forget_reader(connection)
+
+    def _reader_reconnected(self, connection: Any) -> None:
+        self._forget_reader(connection)
+
+    def _forget_reader(self, connection: Any) -> None:
+        with self._lock:
+            if self._tracking.pop(connection, None) is not None:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Drop every copy (the lock is held): some could no longer be invalidated."""
+        self._sequence += 1
+        self._entries.clear()
+
+    # ---- the invalidation stream ---------------------------------------------------------------
+
     def _invalidate(self, keys: list[bytes] | None) -> None:
         with self._lock:
             self._sequence += 1
@@ -110,58 +218,72 @@ class NearCache:
     def _lose_coherence(self) -> None:
         with self._lock:
             self._coherent = False
-            self._sequence += 1
-            self._entries.clear()
+            self._subscriber_id = None
+            self._tracking.clear()
+            self._flush()
 
     def _follow_invalidations(self) -> None:
         """Keep the invalidation stream up for the life of the process."""
         while not self._stopped.is_set():
             try:
-                self._track_and_listen()
+                self._subscribe_and_listen()
             except (redis.RedisError, OSError) as exc:
                 if self._coherent:
                     log.warning("near cache lost Redis invalidations (%s); flushed", type(exc).__name__)
             self._lose_coherence()
             self._stopped.wait(RECONNECT_SECONDS)
 
-    def _track_and_listen(self) -> None:
-        listener = self._connect()
-        tracker = self._connect()
+    def _subscribe_and_listen(self) -> None:
+        subscriber = self._connect()
+        watchdog = self._connect()  # checks that the readers are still there, and keeps itself alive
         try:
-            client_id = self._command(listener, "CLIENT", "ID")
-            self._command(listener, "SUBSCRIBE", INVALIDATION_CHANNEL)
-            prefixes = [word for prefix in self._prefixes for word in ("PREFIX", prefix)]
-            self._command(tracker, "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
+            subscriber_id = int(self._command(subscriber, "CLIENT", "ID"))
+            self._command(subscriber, "SUBSCRIBE", INVALIDATION_CHANNEL)
             with self._lock:
-                self._entries.clear()
-                self._sequence += 1
+                self._subscriber_id = subscriber_id
+                self._tracking.clear()  # readers track toward the new subscriber from their next read
+                self._flush()
                 self._coherent = True
-            self._listen(listener, tracker)
+            self._listen(subscriber, watchdog)
         finally:
-            listener.disconnect()
-            tracker.disconnect()
+            subscriber.disconnect()
+            watchdog.disconnect()
 
-    def _listen(self, listener: Any, tracker: Any) -> None:
-        """Drop what Redis says changed; ping both connections when nothing has come for a while.
+    def _listen(self, subscriber: Any, watchdog: Any) -> None:
+        """Drop what Redis says changed; every few seconds, check the readers and both connections.
 
-        One blocking read per message, with a timeout: every write of a tracked key, anywhere in
-        the fleet, reaches every worker, so this loop runs once per write in each of them. Asking
-        ``can_read`` first would cost two more ``poll`` calls and a peek per message.
+        One blocking read per message, with a timeout: asking ``can_read`` first would cost two
+        more ``poll`` calls and a peek per message.
         """
-        idle = 0.0
+        next_check = time.monotonic() + self._check_every_seconds
         while not self._stopped.is_set():
             try:
-                message = listener.read_response(timeout=READ_TIMEOUT_SECONDS, disconnect_on_error=False)
+                message = subscriber.read_response(timeout=READ_TIMEOUT_SECONDS, disconnect_on_error=False)
             except redis.TimeoutError:
-                idle += READ_TIMEOUT_SECONDS
-                if idle >= PING_EVERY_SECONDS:  # both connections must stay alive for tracking to hold
-                    self._command(tracker, "PING")
-                    listener.send_command("PING")
-                    idle = 0.0
-                continue
+                message = None
             if isinstance(message, list) and len(message) == 3 and message[0] in (b"message", "message"):
                 self._invalidate(message[2])
-            idle = 0.0
+            if time.monotonic() >= next_check:
+                self._check_readers(watchdog)
+                subscriber.send_command("PING")  # its answer comes as a message, ignored above
+                next_check = time.monotonic() + self._check_every_seconds
+
+    def _check_readers(self, watchdog: Any) -> None:
+        """Flush if Redis no longer lists a tracking reader (killed, or closed for idling): the keys
+        it tracked would change unheard. That reader tracks again from its next read."""
+        with self._lock:
+            readers = dict(self._tracking.items())
+        if not readers:
+            self._command(watchdog, "PING")
+            return
+        listed = self._command(watchdog, "CLIENT", "LIST", "ID", *readers.values())
+        alive = {int(field[3:]) for line in listed.decode().splitlines() for field in line.split(" ")
+                 if field.startswith("id=")}
+        gone = [connection for connection, client_id in readers.items() if client_id not in alive]
+        if gone:
+            log.warning("near cache: %d reader connection(s) gone from Redis; flushed", len(gone))
+            for connection in gone:
+                self._forget_reader(connection)
 
     def _connect(self) -> Any:
         connection = self._connection_class(**self._connection_kwargs)

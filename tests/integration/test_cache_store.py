@@ -2,22 +2,36 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from app.breaker import CircuitBreaker
 from app.store.cache import CacheKeys, MemoryStore, RedisStore, StoreUnavailable
+from app.store.near_cache import NearCache
 from app.store.redis_topology import connect_redis
 from config import load_config
 from tests.support.clock import FakeClock
 from tests.support.processes import free_port
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+near"])
 def store(request):
+    """The in-process store; the Redis store; the Redis store reading every key through a near cache."""
     if request.param == "memory":
-        return MemoryStore()
-    return RedisStore(request.getfixturevalue("redis_client"), CircuitBreaker("redis", 2, 2.0))
+        yield MemoryStore()
+        return
+    client = request.getfixturevalue("redis_client")
+    if request.param == "redis":
+        yield RedisStore(client, CircuitBreaker("redis", 2, 2.0))
+        return
+    near = NearCache(client, [""], max_entries=100).start()
+    deadline = time.monotonic() + 5
+    while not near.coherent and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert near.coherent
+    yield RedisStore(client, CircuitBreaker("redis", 2, 2.0), near)
+    near.stop()
 
 
 class TestStoreContract:
@@ -67,6 +81,18 @@ class TestStoreContract:
         assert store.set_if_held("entry", b"v2", 60, "lock", b"me") is True
         assert (store.get("entry"), store.get("lock")) == (b"v2", None)
         assert store.set_if_held("entry", b"v3", 60, "lock", b"me") is False  # released: a purge took it
+        assert store.get("entry") == b"v2"
+
+    def test_read_or_lock_reads_the_value_or_takes_the_lock_in_one_call(self, store):
+        first = store.read_or_lock("entry", "lock", b"me", 60)
+        assert (first.value, first.locked) == (None, True)
+        second = store.read_or_lock("entry", "lock", b"you", 60)
+        assert (second.value, second.locked) == (None, False)  # ours: the other waits
+        assert store.set_if_held("entry", b"v1", 60, "lock", b"me") is True
+        third = store.read_or_lock("entry", "lock", b"you", 60)
+        assert (third.value, third.locked) == (b"v1", False)
+        store.set("entry", b"v2", 60)  # a write after a read is what the next read sees
+        assert store.read_or_lock("entry", "lock", b"you", 60).value == b"v2"
         assert store.get("entry") == b"v2"
 
     def test_set_many_stores_each_value_with_its_own_time_to_live(self, store):
@@ -126,6 +152,18 @@ def test_redis_store_expire_if_equal_sets_the_new_ttl_in_redis(redis_client):
     store.set("lock", b"me", 1)
     store.expire_if_equal("lock", b"me", 60)
     assert 58_000 < redis_client.pttl("lock") <= 60_000
+
+
+def test_a_redis_that_lost_its_scripts_loads_them_again_for_a_tracked_read(redis_client):
+    near = NearCache(redis_client, [""], max_entries=100).start()
+    try:
+        store = RedisStore(redis_client, CircuitBreaker("redis", 2, 2.0), near)
+        store.set("entry", b"v", 60)
+        redis_client.script_flush()  # as after a Redis restart
+        assert store.read_or_lock("entry", "lock", b"me", 60).value == b"v"
+        assert store.breaker.state == "closed"
+    finally:
+        near.stop()
 
 
 def test_redis_store_sets_the_ttl_in_redis(redis_client):

@@ -1,5 +1,6 @@
-"""The near cache stays coherent with Redis: writes anywhere drop copies everywhere, a lost
-invalidation stream flushes it, and a purge is never followed by the purged body."""
+"""The near cache stays coherent with Redis: a write anywhere drops the copies of the workers that
+read the key, and only theirs; a lost invalidation stream or a lost reader flushes it; a purge is
+never followed by the purged body."""
 from __future__ import annotations
 
 import time
@@ -16,6 +17,7 @@ from tests.support.processes import start_gunicorn, stop
 PREFIX = STORE_KEYS.of("customer").prefix
 KEY = PREFIX + "{x}"
 DEADLINE_SECONDS = 5
+CHECK_EVERY_SECONDS = 0.2
 
 
 def eventually(condition, what: str) -> None:
@@ -27,64 +29,129 @@ def eventually(condition, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def kept(near: NearCache, key: str) -> bytes | None:
+    """Read ``key`` as the store does (through the near cache's tracked readers) and keep its value."""
+    value, sequence = near.read("GET", key)
+    if value is not None:
+        near.put(key, value, sequence)
+    return value
+
+
+def tracking_readers(redis_client) -> list[int]:
+    """The ids of the connections that track keys (``t`` among CLIENT LIST's flags)."""
+    return [int(client["id"]) for client in redis_client.client_list() if "t" in client["flags"]]
+
+
 @pytest.fixture
 def near(redis_client):
-    cache = NearCache(redis_client, [PREFIX], max_entries=100).start()
+    cache = NearCache(redis_client, [PREFIX], max_entries=100, check_every_seconds=CHECK_EVERY_SECONDS).start()
     eventually(lambda: cache.coherent, "tracking established")
     yield cache
     cache.stop()
 
 
-def test_a_kept_value_is_served_from_memory(near):
-    near.put(KEY, b"v1", near.sequence())
+def test_a_value_read_and_kept_is_served_from_memory(near, redis_client):
+    redis_client.set(KEY, b"v1")
+    assert kept(near, KEY) == b"v1"
+    redis_client.set(KEY + "-elsewhere", b"unrelated")  # an untracked key: our copy stays
     assert near.get(KEY) == b"v1"
 
 
 def test_a_write_by_anyone_drops_the_copy(near, redis_client):
-    near.put(KEY, b"v1", near.sequence())
+    redis_client.set(KEY, b"v1")
+    kept(near, KEY)
     redis_client.set(KEY, b"v2")
     eventually(lambda: near.get(KEY) is None, "invalidated after SET")
+    assert kept(near, KEY) == b"v2"  # read again, tracked again
+    redis_client.set(KEY, b"v3")
+    eventually(lambda: near.get(KEY) is None, "invalidated after the second SET")
 
 
 @pytest.mark.parametrize("change", [lambda r: r.delete(KEY), lambda r: r.flushall(), lambda r: r.pexpire(KEY, 1)])
 def test_delete_flush_and_expiry_drop_the_copy(near, redis_client, change):
     redis_client.set(KEY, b"v1")
-    near.put(KEY, b"v1", near.sequence())
+    kept(near, KEY)
     change(redis_client)
     eventually(lambda: near.get(KEY) is None and redis_client.get(KEY) is None, "invalidated")
 
 
 def test_a_value_read_while_an_invalidation_arrived_is_not_kept(near, redis_client):
-    before = near.sequence()
-    redis_client.set(PREFIX + "{other}", b"changed")  # any invalidation moves the sequence on
-    eventually(lambda: near.sequence() != before, "invalidation seen")
-    near.put(KEY, b"maybe-old", before)
+    redis_client.set(KEY, b"old")
+    value, sequence = near.read("GET", KEY)
+    redis_client.set(KEY, b"new")  # the write the read raced
+    eventually(lambda: near.sequence() != sequence, "invalidation seen")
+    near.put(KEY, value, sequence)
     assert near.get(KEY) is None
 
 
-def test_keys_outside_the_prefix_are_never_kept(near):
-    near.put(STORE_KEYS.token("a"), b"secret", near.sequence())
+def test_only_keys_this_worker_read_reach_it(near, redis_client):
+    """The point of opt-in tracking: a miss stored elsewhere wakes no worker that never read it."""
+    redis_client.set(KEY, b"v1")
+    kept(near, KEY)
+    before = near.sequence()
+    redis_client.set(PREFIX + "{never-read-here}", b"stored by another worker")
+    redis_client.set(KEY, b"v2")
+    eventually(lambda: near.get(KEY) is None, "invalidated after SET")
+    assert near.sequence() == before + 1  # one invalidation: the first write sent none here
+
+
+def test_keys_outside_the_prefix_are_never_kept(near, redis_client):
+    redis_client.set(STORE_KEYS.token("a"), b"secret")
+    assert kept(near, STORE_KEYS.token("a")) == b"secret"
     assert near.get(STORE_KEYS.token("a")) is None
+
+
+def test_a_reader_redis_dropped_flushes_every_copy_and_tracks_again(near, redis_client):
+    redis_client.set(KEY, b"v1")
+    kept(near, KEY)
+    readers = tracking_readers(redis_client)
+    assert readers
+    for client_id in readers:
+        redis_client.client_kill_filter(_id=client_id)
+    eventually(lambda: near.get(KEY) is None, "flushed once the reader was gone")
+    assert kept(near, KEY) == b"v1"  # the next read connects again and tracks again
+    redis_client.set(KEY, b"v2")
+    eventually(lambda: near.get(KEY) is None, "invalidated through the new reader")
+
+
+def test_a_reader_that_reconnects_flushes_before_its_next_read(redis_client):
+    near = NearCache(redis_client, [PREFIX], max_entries=100, check_every_seconds=3600).start()
+    try:
+        eventually(lambda: near.coherent, "tracking established")
+        redis_client.set(KEY, b"v1")
+        kept(near, KEY)
+        for client_id in tracking_readers(redis_client):
+            redis_client.client_kill_filter(_id=client_id)
+        assert kept(near, PREFIX + "{other}") is None  # the reader fails, reconnects, and says so
+        assert near.get(KEY) is None
+    finally:
+        near.stop()
 
 
 def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, redis_client):
     cache = NearCache(redis_client, [PREFIX], max_entries=100).start()
     try:
         eventually(lambda: cache.coherent, "tracking established")
-        cache.put(KEY, b"v1", cache.sequence())
+        redis_client.set(KEY, b"v1")
+        kept(cache, KEY)
         redis_server.kill()
         eventually(lambda: not cache.coherent, "coherence lost with Redis")
         assert cache.get(KEY) is None
         redis_server.start()
         eventually(lambda: cache.coherent, "tracking re-established")
         assert cache.get(KEY) is None  # nothing from before the outage survives
+        redis_client.set(KEY, b"v2")
+        assert kept(cache, KEY) == b"v2"
+        redis_client.set(KEY, b"v3")
+        eventually(lambda: cache.get(KEY) is None, "invalidated toward the new subscriber")
     finally:
         cache.stop()
 
 
-def test_size_is_bounded(near):
+def test_size_is_bounded(near, redis_client):
     for n in range(150):
-        near.put(f"{PREFIX}{{{n}}}", b"v", near.sequence())
+        redis_client.set(f"{PREFIX}{{{n}}}", b"v")
+        kept(near, f"{PREFIX}{{{n}}}")
     assert sum(near.get(f"{PREFIX}{{{n}}}") is not None for n in range(150)) == 100
 
 
