@@ -20,7 +20,8 @@ bounded in time; everything started is stopped at the end, also on an error or C
 
 ``--idle-instances N`` starts, beside each checkout's service, N more of its instances on the same
 keys that are asked nothing: the rest of a fleet, whose near caches hear of the misses stored (in
-broadcast tracking every one of their workers woke for each; in opt-in tracking none does).
+broadcast tracking every one of their workers woke for each; in opt-in tracking none does). Their
+workers' CPU per miss of the loaded service is shown too: what each miss costs the rest of the fleet.
 
 Results: a table on stdout and ``bench/results/<UTC timestamp>-miss-ab.json``.
 """
@@ -59,13 +60,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         bench.start_dependencies()
         bench.check_gunicorn_settings()
         services: list[Server] = []
+        idle_workers: dict[int, list[int]] = {}  # per checkout: the pids of its idle instances' workers
         for number, tree in enumerate(trees):
             bench.args.service_env = {"CACHE_KEY_PREFIX": f"miss-ab-{number}"}
             service, _ = bench.start_service(f"service-{number}", tree)
             wait_healthy(service)
             services.append(service)
+            idle_workers[number] = []
             for idle in range(args.idle_instances):  # the rest of a fleet on the same keys, asked nothing
-                wait_healthy(bench.start_service(f"idle-{number}-{idle}", tree)[0])
+                instance = bench.start_service(f"idle-{number}-{idle}", tree)[0]
+                wait_healthy(instance)
+                idle_workers[number] += instance.workers()
         ids = iter(bench.ids[1:])
         for service in services:  # each fetches its Passport token on a first, unmeasured miss
             requests.get(f"{service.base_url}/v1/customers/{next(ids)}", headers=bench.service_headers(),
@@ -73,24 +78,27 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         token = requests.post(f"{bench.emulator_url}/v1/iam/oauth/tokens", json={
             "client_id": bench.client_id, "client_secret": bench.client_secret, "grant_type": "client_credentials",
         }, timeout=10).json()["access_token"]
-        targets = [(f"service-{n}", service.base_url, bench.service_headers(), service)
+        targets = [(f"service-{n}", service.base_url, bench.service_headers(), service, idle_workers[n])
                    for n, service in enumerate(services)]
-        emulator = ("emulator", bench.emulator_url, {"Authorization": f"Bearer {token}"}, None)
+        emulator = ("emulator", bench.emulator_url, {"Authorization": f"Bearer {token}"}, None, [])
         rounds: list[dict[str, dict[str, float]]] = []
         for number in range(args.rounds):
             shift = number % len(targets)
             order = [*targets[shift:], *targets[:shift], emulator]
             results: dict[str, dict[str, float]] = {}
-            for label, base, headers, service in order:
+            for label, base, headers, service, idle in order:
                 ids_file = bench.ids_file(f"ab-{number}-{label}", [next(ids) for _ in range(IDS_PER_RUN)])
-                watch = {"workers": service} if service is not None else {}
+                watch: dict[str, Any] = {"workers": service} if service is not None else {}
+                if idle:
+                    watch["idle"] = idle
                 run = run_wrk(f"{label}#{number}", base, duration=args.duration, connections=1, threads=1,
                               headers=headers, ids_file=ids_file, watch=watch)
                 warm = service is not None and ((run.ids or {}).get("reused") or (run.ids or {}).get("xcache_HIT"))
                 if run.errors or warm:  # the emulator caches nothing: reused ids are cold to it
                     raise BenchError(f"{label} round {number}: errors or warm ids: {run.ids}")
                 results[label] = {"p50_ms": run.p50_ms or 0.0, "requests": run.requests,
-                                  "cpu_us": run.cpu.get("workers", 0.0) / max(1, run.requests) * 1e6}
+                                  "cpu_us": run.cpu.get("workers", 0.0) / max(1, run.requests) * 1e6,
+                                  "idle_cpu_us": run.cpu.get("idle", 0.0) / max(1, run.requests) * 1e6}
             rounds.append(results)
             print(f"  round {number + 1}: " + ", ".join(
                 f"{label} p50 {fmt(result['p50_ms'], 2)} ms" for label, result in results.items()), flush=True)
@@ -108,6 +116,7 @@ def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]], idle
             "p50_ms": statistics.median(r[label]["p50_ms"] for r in rounds),
             "added_ms": statistics.median(r[label]["p50_ms"] - r["emulator"]["p50_ms"] for r in rounds),
             "cpu_us_per_miss": statistics.median(r[label]["cpu_us"] for r in rounds),
+            "idle_cpu_us_per_miss": statistics.median(r[label].get("idle_cpu_us", 0.0) for r in rounds),
         })
     return {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "checkouts": checkouts,
             "idle_instances": idle_instances,
@@ -115,14 +124,17 @@ def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]], idle
 
 
 def report(results: dict[str, Any]) -> str:
-    idle = f"; {results['idle_instances']} idle instance(s) beside each" if results.get("idle_instances") else ""
-    lines = [f"misses at one connection, {len(results['rounds'])} interleaved rounds (medians){idle}; "
+    idle = results.get("idle_instances")
+    lines = [f"misses at one connection, {len(results['rounds'])} interleaved rounds (medians)"
+             f"{f'; {idle} idle instance(s) beside each' if idle else ''}; "
              f"the emulator alone: p50 {fmt(results['emulator_p50_ms'], 2)} ms", "",
-             f"{'checkout':<28} {'p50 (ms)':>9} {'added (ms)':>11} {'CPU per miss (µs)':>18}"]
+             f"{'checkout':<28} {'p50 (ms)':>9} {'added (ms)':>11} {'CPU per miss (µs)':>18}"
+             + (f" {'idle instances CPU per miss (µs)':>33}" if idle else "")]
     for checkout in results["checkouts"]:
         name = f"{checkout['commit'] or '?'} {Path(checkout['tree']).name}"
         lines.append(f"{name:<28} {fmt(checkout['p50_ms'], 2):>9} {'+' + fmt(checkout['added_ms'], 2):>11} "
-                     f"{fmt(checkout['cpu_us_per_miss'], 0):>18}")
+                     f"{fmt(checkout['cpu_us_per_miss'], 0):>18}"
+                     + (f" {fmt(checkout['idle_cpu_us_per_miss'], 0):>33}" if idle else ""))
     return "\n".join(lines)
 
 
