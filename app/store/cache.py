@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -308,9 +308,21 @@ class RedisStore:
             keys=[key], args=[value, _millis(ttl_seconds)])))
 
     def set_if_held(self, key: str, value: bytes, ttl_seconds: float, lock_key: str, owner: bytes) -> bool:
-        self._forget_near(key)
-        return bool(self._run("set_if_held", key, lambda: self._set_if_held(
-            keys=[key, lock_key], args=[value, _millis(ttl_seconds), owner])))
+        keys: list[str] = [key, lock_key]
+        args: list[bytes | int] = [value, _millis(ttl_seconds), owner]
+        near = self.near
+        if near is None:
+            return bool(self._run("set_if_held", key, lambda: self._set_if_held(keys=keys, args=args)))
+        # A miss's store: on a near cache reader, so that the invalidation of the key the miss's read
+        # tracked (usually on that same connection) does not come back to wake this worker.
+        for written in keys:
+            self._forget_near(written)
+        try:
+            return bool(self._run("set_if_held", key, lambda: self._script_on_reader(near.write, self._set_if_held,
+                                                                                      keys, args)))
+        finally:
+            for written in keys:  # near.write's rule: our copies go after the write too
+                self._forget_near(written)
 
     def cached(self, key: str) -> bytes | None:
         return self.near.get(key) if self.near is not None else None
@@ -328,21 +340,21 @@ class RedisStore:
             if value is not None:
                 return ReadOrLock(value, False)
             reply, sequence = self._run("read_or_lock", key,
-                                        lambda: self._tracked_script(near, self._read_or_lock, keys, args))
+                                        lambda: self._script_on_reader(near.read, self._read_or_lock, keys, args))
         value, locked, extra = stored_bytes(reply[0]), bool(reply[1]), stored_bytes(reply[2])
         if value is not None and near is not None:
             near.put(key, value, sequence)
         return ReadOrLock(value, locked, extra, extra_read=len(keys) > 2)
 
-    def _tracked_script(self, near: NearCache, script: Script, keys: list[str],
-                        args: list[bytes | int]) -> tuple[Any, int | None]:
-        """Run a reading script on the near cache's tracked readers: ``EVALSHA``, the script loaded
-        first if this Redis has not seen it (as redis-py's ``Script`` does)."""
+    def _script_on_reader(self, run: Callable[..., T], script: Script, keys: list[str],
+                          args: list[bytes | int]) -> T:
+        """Run a script through a near cache reader (``run``: its ``read`` or ``write``) with ``EVALSHA``,
+        the script loaded first if this Redis has not seen it (as redis-py's ``Script`` does)."""
         try:
-            return near.read("EVALSHA", script.sha, len(keys), *keys, *args)
+            return run("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
             self.client.script_load(script.script)
-            return near.read("EVALSHA", script.sha, len(keys), *keys, *args)
+            return run("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def set_and_delete(self, sets: list[tuple[str, bytes, float]], deletes: list[str]) -> None:
         keys = [key for key, _, _ in sets] + deletes

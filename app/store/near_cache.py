@@ -5,7 +5,9 @@ its opt-in mode: Redis remembers which keys *this worker* read into its memory a
 only it, when one of those changes. A background thread holds a connection subscribed to
 ``__redis__:invalidate``; the reads whose values may be kept here go through ``read``, on reader
 connections of this near cache whose tracking is redirected to that subscriber, each read opted
-in (``CLIENT CACHING YES``) in the same round trip as the read itself.
+in (``CLIENT CACHING YES``) in the same round trip as the read itself. A miss's store goes through
+``write`` on a reader too: with ``NOLOOP``, the key its read tracked (read missing, usually on that
+same connection) sends no invalidation back to wake this worker; the store drops its own copy.
 
 Why opt-in and not broadcasting mode (``BCAST`` on the record key prefixes, what this cache did
 first): in broadcasting mode every write of a record key anywhere — each miss's store, in every
@@ -121,15 +123,29 @@ class NearCache:
         is retried once, as the store's commands are.
         """
         sequence, subscriber = self._sequence, self._subscriber_id
-        if not self._coherent:
-            subscriber = None
+        reply, tracked = self._on_a_reader(command, subscriber if self._coherent else None, opt_in=True)
+        return reply, sequence if tracked else None
+
+    def write(self, *command: Any) -> Any:
+        """Run a write ``command`` of kept keys on a reader: Redis then tells us nothing of the keys
+        that reader tracked (``NOLOOP``) — often the very key a miss read missing and now stores,
+        on the same connection, and whose invalidation would only wake this worker's subscriber.
+
+        The caller must drop its own copies of the keys written *after* the write (``discard``):
+        a read between a drop before it and the write would otherwise keep the old value unheard.
+        """
+        subscriber = self._subscriber_id if self._coherent else None
+        return self._on_a_reader(command, subscriber, opt_in=False)[0]
+
+    def _on_a_reader(self, command: tuple[Any, ...], subscriber: int | None, opt_in: bool) -> tuple[Any, bool]:
         connection = self._readers.get_connection()
         try:
-            reply, tracked = connection.retry.call_with_retry(
-                lambda: self._read_on(connection, command, subscriber), lambda _error: self._reader_lost(connection))
+            result: tuple[Any, bool] = connection.retry.call_with_retry(
+                lambda: self._run_on(connection, command, subscriber, opt_in),
+                lambda _error: self._reader_lost(connection))
+            return result
         finally:
             self._readers.release(connection)
-        return reply, sequence if tracked else None
 
     def put(self, key: str, value: bytes, sequence: int | None) -> None:
         """Keep ``value`` read through ``read``, unless something was invalidated since ``sequence``."""
@@ -150,26 +166,26 @@ class NearCache:
 
     # ---- reads under tracking ------------------------------------------------------------------
 
-    def _read_on(self, connection: Any, command: tuple[Any, ...], subscriber: int | None) -> tuple[Any, bool]:
-        """One round trip: (tracking set-up, once per reader and subscriber,) opt-in, the command.
+    def _run_on(self, connection: Any, command: tuple[Any, ...], subscriber: int | None,
+                opt_in: bool) -> tuple[Any, bool]:
+        """One round trip: (tracking set-up, once per reader and subscriber,) opt-in for a read, the command.
 
-        The reply, and whether Redis tracks what it read for us. A set-up refused (the subscriber
+        The reply, and whether Redis tracks what a read read for us. A set-up refused (the subscriber
         went meanwhile) only makes the values not kept; the command's own error reply is raised.
         """
         if connection not in self._watched:  # a reconnect forgets what the old connection tracked
             connection.register_connect_callback(self._reader_reconnected)
             self._watched.add(connection)
         connection.connect()  # no-op when connected; a reconnect happens here, before we decide
-        if subscriber is None:
-            set_up: list[tuple[Any, ...]] = []
-        elif connection in self._tracking:
-            set_up = [OPT_IN]
-        else:
-            set_up = [("CLIENT", "TRACKING", "ON", "REDIRECT", subscriber, "OPTIN"), ("CLIENT", "ID"), OPT_IN]
+        set_up: list[tuple[Any, ...]] = []
+        if subscriber is not None and connection not in self._tracking:
+            set_up = [("CLIENT", "TRACKING", "ON", "REDIRECT", subscriber, "OPTIN", "NOLOOP"), ("CLIENT", "ID")]
+        if subscriber is not None and opt_in:
+            set_up.append(OPT_IN)
         connection.send_packed_command(connection.pack_commands([*set_up, command]))
         replies = [self._reply(connection) for _ in range(len(set_up) + 1)]  # all read: the connection stays in step
         tracked = bool(set_up) and not any(isinstance(reply, ResponseError) for reply in replies[:-1])
-        if len(set_up) == 3 and tracked:
+        if subscriber is not None and connection not in self._tracking and tracked:
             with self._lock:
                 if self._subscriber_id == subscriber:
                     self._tracking[connection] = int(replies[1])

@@ -4,6 +4,8 @@ never followed by the purged body."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,12 +44,21 @@ def tracking_readers(redis_client) -> list[int]:
     return [int(client["id"]) for client in redis_client.client_list() if "t" in client["flags"]]
 
 
+@contextmanager
+def coherent(redis_client, check_every_seconds: float = CHECK_EVERY_SECONDS) -> Iterator[NearCache]:
+    """A worker's near cache, once its invalidation stream is up; stopped at the end."""
+    cache = NearCache(redis_client, [PREFIX], max_entries=100, check_every_seconds=check_every_seconds).start()
+    try:
+        eventually(lambda: cache.coherent, "tracking established")
+        yield cache
+    finally:
+        cache.stop()
+
+
 @pytest.fixture
 def near(redis_client):
-    cache = NearCache(redis_client, [PREFIX], max_entries=100, check_every_seconds=CHECK_EVERY_SECONDS).start()
-    eventually(lambda: cache.coherent, "tracking established")
-    yield cache
-    cache.stop()
+    with coherent(redis_client) as cache:
+        yield cache
 
 
 def test_a_value_read_and_kept_is_served_from_memory(near, redis_client):
@@ -95,6 +106,29 @@ def test_only_keys_this_worker_read_reach_it(near, redis_client):
     assert near.sequence() == before + 1  # one invalidation: the first write sent none here
 
 
+def test_a_write_on_the_reader_that_read_the_key_wakes_nobody_here(near, redis_client):
+    """A miss's store goes through the near cache (``write``): the key its read tracked, read
+    missing, sends no invalidation back to this worker (``NOLOOP``)."""
+    redis_client.set(KEY, b"v1")
+    kept(near, KEY)
+    assert near.read("GET", PREFIX + "{missing}")[0] is None  # a miss's read: tracked
+    before = near.sequence()
+    near.write("SET", PREFIX + "{missing}", b"stored by this worker")  # on the same, only reader
+    redis_client.set(KEY, b"v2")
+    eventually(lambda: near.get(KEY) is None, "invalidated after SET")
+    assert near.sequence() == before + 1  # KEY's invalidation only: the store's came not back
+
+
+def test_a_write_through_one_worker_drops_the_copies_of_the_others(near, redis_client):
+    with coherent(redis_client) as other:
+        redis_client.set(KEY, b"v1")
+        kept(near, KEY)
+        kept(other, KEY)
+        other.write("SET", KEY, b"v2")
+        eventually(lambda: near.get(KEY) is None, "the reading worker's copy dropped")
+        assert kept(near, KEY) == b"v2"
+
+
 def test_keys_outside_the_prefix_are_never_kept(near, redis_client):
     redis_client.set(STORE_KEYS.token("a"), b"secret")
     assert kept(near, STORE_KEYS.token("a")) == b"secret"
@@ -115,23 +149,17 @@ def test_a_reader_redis_dropped_flushes_every_copy_and_tracks_again(near, redis_
 
 
 def test_a_reader_that_reconnects_flushes_before_its_next_read(redis_client):
-    near = NearCache(redis_client, [PREFIX], max_entries=100, check_every_seconds=3600).start()
-    try:
-        eventually(lambda: near.coherent, "tracking established")
+    with coherent(redis_client, check_every_seconds=3600) as near:  # no check: the read finds out
         redis_client.set(KEY, b"v1")
         kept(near, KEY)
         for client_id in tracking_readers(redis_client):
             redis_client.client_kill_filter(_id=client_id)
         assert kept(near, PREFIX + "{other}") is None  # the reader fails, reconnects, and says so
         assert near.get(KEY) is None
-    finally:
-        near.stop()
 
 
 def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, redis_client):
-    cache = NearCache(redis_client, [PREFIX], max_entries=100).start()
-    try:
-        eventually(lambda: cache.coherent, "tracking established")
+    with coherent(redis_client) as cache:
         redis_client.set(KEY, b"v1")
         kept(cache, KEY)
         redis_server.kill()
@@ -144,8 +172,6 @@ def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, red
         assert kept(cache, KEY) == b"v2"
         redis_client.set(KEY, b"v3")
         eventually(lambda: cache.get(KEY) is None, "invalidated toward the new subscriber")
-    finally:
-        cache.stop()
 
 
 def test_size_is_bounded(near, redis_client):
