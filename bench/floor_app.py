@@ -19,21 +19,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from turns import take_turns  # type: ignore[import-not-found]  # bench/ is gunicorn's --chdir
+
 BODY = Path(os.environ["FLOOR_BODY_FILE"]).read_bytes()
 HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))]
-
-
-def _take_turns() -> Callable[[], Any]:
-    """``gevent.sleep(0)`` in a gevent worker (gunicorn patched the socket module), else nothing."""
-    try:
-        import gevent
-        from gevent import monkey
-    except ImportError:
-        return lambda: None
-    return (lambda: gevent.sleep(0)) if monkey.is_module_patched("socket") else (lambda: None)
-
-
-TAKE_TURNS = _take_turns()
+TAKE_TURNS = take_turns()
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -1,6 +1,7 @@
 """A miss's latency, this checkout against others, side by side: ``.venv/bin/python bench/miss_ab.py --tree DIR``.
 
     .venv/bin/python bench/miss_ab.py --tree /tmp/before [--tree ...] [--rounds 6] [--duration 3] [--idle-instances N]
+    .venv/bin/python bench/miss_ab.py --miss-floor [--tree ...]     (and the floor of a miss on this stack)
 
 Why: ``bench/run.py``'s "added latency per miss" is a difference of two medians about 3 ms apart,
 on a machine whose speed drifts by a third within minutes (and by half within the hour): two runs
@@ -17,6 +18,10 @@ one at the emulator alone, each over cold ids nobody asked for before (``bench/i
 checkout: the median over rounds of its p50, of its p50 minus the same round's emulator p50 (the
 "added latency per miss" of ``bench/run.py``), and of its workers' CPU per miss. Every run is
 bounded in time; everything started is stopped at the end, also on an error or Ctrl-C.
+
+``--miss-floor`` adds ``bench/miss_floor_app.py`` to the rounds: gunicorn with the service's worker
+settings and one urllib3 GET to the emulator per request, nothing else — what the by-design parts
+alone add to a miss (``--tree`` may then be left out).
 
 ``--idle-instances N`` starts, beside each checkout's service, N more of its instances on the same
 keys that are asked nothing: the rest of a fleet, whose near caches hear of the misses stored (in
@@ -43,17 +48,30 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.instructions import git_state  # noqa: E402
-from bench.run import RESULTS_DIR, Bench, BenchError, Server, fmt, parse_args, run_wrk, wait_healthy  # noqa: E402
+from bench.run import (  # noqa: E402
+    RESULTS_DIR,
+    Bench,
+    BenchError,
+    Server,
+    clean_env,
+    fmt,
+    parse_args,
+    run_wrk,
+    spawn_gunicorn,
+    wait_healthy,
+)
+from tests.support.processes import free_port, wait_until  # noqa: E402
 
 DEFAULT_ROUNDS = 6
 DEFAULT_DURATION = 3.0
 # A miss takes 2-5 ms here: a 3 s run at one connection asks for at most ~1,500 ids.
 IDS_PER_RUN = 2500
+MISS_FLOOR = "miss-floor"
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     trees = [ROOT, *args.tree]
-    runs_needed = args.rounds * (len(trees) + 1)
+    runs_needed = args.rounds * (len(trees) + 1 + int(args.miss_floor))
     bench = Bench(parse_args(["--customers", str(runs_needed * IDS_PER_RUN + 10)]))
     try:
         print("starting redis-server, the emulator and one service per checkout ...", flush=True)
@@ -80,6 +98,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         }, timeout=10).json()["access_token"]
         targets = [(f"service-{n}", service.base_url, bench.service_headers(), service, idle_workers[n])
                    for n, service in enumerate(services)]
+        if args.miss_floor:
+            floor = start_miss_floor(bench, token)
+            targets.append((MISS_FLOOR, floor.base_url, {}, floor, []))
         emulator = ("emulator", bench.emulator_url, {"Authorization": f"Bearer {token}"}, None, [])
         rounds: list[dict[str, dict[str, float]]] = []
         for number in range(args.rounds):
@@ -107,19 +128,36 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         bench.close()
 
 
+def start_miss_floor(bench: Bench, token: str) -> Server:
+    """bench/miss_floor_app.py under gunicorn with the service's worker settings, on a free port."""
+    port = free_port()
+    env = clean_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                     "MISS_FLOOR_UPSTREAM": bench.emulator_url, "MISS_FLOOR_TOKEN": token})
+    floor, _ = spawn_gunicorn("miss-floor", bench.gunicorn_argv(port, "miss_floor_app:app"), env, port, bench.work,
+                              bench.processes)
+    wait_until(lambda: requests.get(f"{floor.base_url}/v1/customers/{bench.ids[0]}", timeout=1).ok, "miss floor",
+               floor.process)
+    return floor
+
+
+def summary_of(label: str, rounds: list[dict[str, dict[str, float]]]) -> dict[str, float]:
+    """Medians over the rounds of one target's p50, its p50 over the same round's emulator's, its CPU."""
+    return {
+        "p50_ms": statistics.median(r[label]["p50_ms"] for r in rounds),
+        "added_ms": statistics.median(r[label]["p50_ms"] - r["emulator"]["p50_ms"] for r in rounds),
+        "cpu_us_per_miss": statistics.median(r[label]["cpu_us"] for r in rounds),
+        "idle_cpu_us_per_miss": statistics.median(r[label].get("idle_cpu_us", 0.0) for r in rounds),
+    }
+
+
 def summarize(trees: list[Path], rounds: list[dict[str, dict[str, float]]], idle_instances: int) -> dict[str, Any]:
     checkouts = []
     for number, tree in enumerate(trees):
         label = f"service-{number}"
-        checkouts.append({
-            "tree": str(tree), "commit": git_state(tree),
-            "p50_ms": statistics.median(r[label]["p50_ms"] for r in rounds),
-            "added_ms": statistics.median(r[label]["p50_ms"] - r["emulator"]["p50_ms"] for r in rounds),
-            "cpu_us_per_miss": statistics.median(r[label]["cpu_us"] for r in rounds),
-            "idle_cpu_us_per_miss": statistics.median(r[label].get("idle_cpu_us", 0.0) for r in rounds),
-        })
+        checkouts.append({"tree": str(tree), "commit": git_state(tree), **summary_of(label, rounds)})
     return {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "checkouts": checkouts,
             "idle_instances": idle_instances,
+            "miss_floor": summary_of(MISS_FLOOR, rounds) if MISS_FLOOR in rounds[0] else None,
             "emulator_p50_ms": statistics.median(r["emulator"]["p50_ms"] for r in rounds), "rounds": rounds}
 
 
@@ -130,8 +168,9 @@ def report(results: dict[str, Any]) -> str:
              f"the emulator alone: p50 {fmt(results['emulator_p50_ms'], 2)} ms", "",
              f"{'checkout':<28} {'p50 (ms)':>9} {'added (ms)':>11} {'CPU per miss (µs)':>18}"
              + (f" {'idle instances CPU per miss (µs)':>33}" if idle else "")]
-    for checkout in results["checkouts"]:
-        name = f"{checkout['commit'] or '?'} {Path(checkout['tree']).name}"
+    floor = results.get("miss_floor")
+    named = [(f"{c['commit'] or '?'} {Path(c['tree']).name}", c) for c in results["checkouts"]]
+    for name, checkout in named + ([("miss floor (gunicorn+urllib3)", floor)] if floor else []):
         lines.append(f"{name:<28} {fmt(checkout['p50_ms'], 2):>9} {'+' + fmt(checkout['added_ms'], 2):>11} "
                      f"{fmt(checkout['cpu_us_per_miss'], 0):>18}"
                      + (f" {fmt(checkout['idle_cpu_us_per_miss'], 0):>33}" if idle else ""))
@@ -140,10 +179,13 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--tree", type=Path, action="append", required=True, metavar="DIR",
+    parser.add_argument("--tree", type=Path, action="append", default=[], metavar="DIR",
                         help="another checkout whose service runs beside this one's (repeatable)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="interleaved rounds")
     parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds of each wrk run")
+    parser.add_argument("--miss-floor", action="store_true",
+                        help="also run bench/miss_floor_app.py (gunicorn and urllib3 asking the emulator, nothing "
+                             "else): the floor of a miss on this stack")
     parser.add_argument("--idle-instances", type=int, default=0, metavar="N",
                         help="per checkout, N more instances on its keys and Redis that are asked nothing: the "
                              "rest of a fleet, whose near caches hear (or not) of each miss stored")
