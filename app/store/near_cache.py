@@ -73,6 +73,7 @@ class NearCache:
         self._prefixes = tuple(prefixes)
         self._max_entries = max_entries
         self._check_every_seconds = check_every_seconds
+        self._may_list_clients = True  # until an ACL says otherwise
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._sequence = 0
@@ -289,10 +290,16 @@ class NearCache:
         it tracked would change unheard. That reader tracks again from its next read."""
         with self._lock:
             readers = dict(self._tracking.items())
-        if not readers:
+        if not readers or not self._may_list_clients:
             self._command(watchdog, "PING")
             return
-        listed = self._command(watchdog, "CLIENT", "LIST", "ID", *readers.values())
+        try:
+            listed = self._command(watchdog, "CLIENT", "LIST", "ID", *readers.values())
+        except ResponseError as refused:  # an ACL without @admin: NOPERM
+            self._may_list_clients = False
+            log.warning("near cache: Redis refused CLIENT LIST (%s); a reader Redis closes while idle is found "
+                        "at its next read instead", str(refused).split(" ", 1)[0])
+            return
         alive = {int(field[3:]) for line in listed.decode().splitlines() for field in line.split(" ")
                  if field.startswith("id=")}
         gone = [connection for connection, client_id in readers.items() if client_id not in alive]

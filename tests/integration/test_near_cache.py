@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import requests
 
 from app.store.near_cache import NearCache
@@ -156,6 +157,26 @@ def test_a_reader_that_reconnects_flushes_before_its_next_read(redis_client):
             redis_client.client_kill_filter(_id=client_id)
         assert kept(near, PREFIX + "{other}") is None  # the reader fails, reconnects, and says so
         assert near.get(KEY) is None
+
+
+def test_a_redis_acl_without_client_list_keeps_the_near_cache_working(redis_server, redis_client, caplog):
+    """A least-privilege user (no @admin) may not list clients: readers are then checked at use only."""
+    redis_client.acl_setuser("no-admin", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"],
+                             commands=["+@all", "-client|list"])
+    limited = redis.Redis(host="127.0.0.1", port=redis_server.port, username="no-admin", password="secret")
+    try:
+        with coherent(limited) as near:
+            redis_client.set(KEY, b"v1")
+            kept(near, KEY)
+            eventually(lambda: "refused CLIENT LIST" in caplog.text, "the refusal heard")
+            time.sleep(3 * CHECK_EVERY_SECONDS)  # several checks more: no flapping, no flush
+            assert near.coherent and near.get(KEY) == b"v1"
+            redis_client.set(KEY, b"v2")
+            eventually(lambda: near.get(KEY) is None, "invalidated as ever")
+        assert caplog.text.count("refused CLIENT LIST") == 1
+    finally:
+        limited.close()
+        redis_client.acl_deluser("no-admin")
 
 
 def test_losing_redis_flushes_and_coherence_returns_with_redis(redis_server, redis_client):
