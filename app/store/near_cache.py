@@ -175,7 +175,7 @@ class NearCache:
         went meanwhile) only makes the values not kept; the command's own error reply is raised.
         """
         if connection not in self._watched:  # a reconnect forgets what the old connection tracked
-            connection.register_connect_callback(self._reader_reconnected)
+            connection.register_connect_callback(self._forget_reader)
             self._watched.add(connection)
         connection.connect()  # no-op when connected; a reconnect happens here, before we decide
         set_up: list[tuple[Any, ...]] = []
@@ -208,10 +208,8 @@ class NearCache:
         connection.disconnect()
         self._forget_reader(connection)
 
-    def _reader_reconnected(self, connection: Any) -> None:
-        self._forget_reader(connection)
-
     def _forget_reader(self, connection: Any) -> None:
+        """A reader that tracked for us no longer does (it failed, reconnected, or Redis dropped it)."""
         with self._lock:
             if self._tracking.pop(connection, None) is not None:
                 self._flush()
@@ -225,10 +223,10 @@ class NearCache:
 
     def _invalidate(self, keys: list[bytes] | None) -> None:
         with self._lock:
-            self._sequence += 1
-            if keys is None:
-                self._entries.clear()  # FLUSHALL / FLUSHDB
+            if keys is None:  # FLUSHALL / FLUSHDB
+                self._flush()
                 return
+            self._sequence += 1
             for key in keys:
                 self._entries.pop(key.decode(errors="replace"), None)
 
