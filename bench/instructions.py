@@ -651,7 +651,8 @@ class Session:
         targets = []
         for index, source in enumerate(trees):
             commit = git_state(source)
-            name = "service" if index == 0 else f"service@{commit or source.name}"
+            # The directory's name too: two trees of one commit, each with its own changes, are told apart.
+            name = "service" if index == 0 else f"service@{commit or '?'}:{source.name}"
             destination = self.work / f"tree-{index}"
             digest = snapshot(source, destination)
             targets.append(Target(name, "service", destination, source, commit, digest))
