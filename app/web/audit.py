@@ -31,19 +31,16 @@ sink is not Python's ``logging`` (see ``AuditTrail``), but the app's logs never 
 """
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterable
-from typing import TextIO
 
 from app import metrics
 from app.failure_report import FailureReport
+from app.observability import MillisStamp, StdoutLines, json_text, write_all
 from app.tracing import current_trace_id
 from app.web.problems import INVALID_PURPOSE, Problem
 from config.settings import AuditSettings
@@ -81,8 +78,8 @@ class AuditTrail:
         if settings.sink == "file" and settings.path:
             self._sink = AuditFile(settings.path)
         elif settings.sink == "stdout":
-            self._sink = AuditStream(sys.stdout)
-        self._clock = UtcMillis()
+            self._sink = AuditStream()
+        self._clock = MillisStamp.iso_utc()
         self.enabled = self._sink is not None
 
     def disclosed(self, kind: str, records: Iterable[tuple[str, str | None, str]], *, caller: str | None, route: str,
@@ -96,7 +93,7 @@ class AuditTrail:
             return
         trace_id = current_trace_id()
         head = f'{{"time":"{self._clock.now()}","event":"{kind}.disclosed","{kind}_id":"'
-        middle = f'","caller":{json_string(caller)},"route":"{route}","result":"'
+        middle = f'","caller":{json_text(caller)},"route":"{route}","result":"'
         end = f'","request_id":"{request_id}","trace_id":{quoted(trace_id)},"purpose":{quoted(purpose)}}}\n'
         if kind == CUSTOMER:
             lines = (head + record_id + middle + result + end for record_id, _, result in records)
@@ -106,31 +103,9 @@ class AuditTrail:
         sink.write("".join(lines).encode())
 
 
-@functools.lru_cache(maxsize=1024)
-def json_string(value: str | None) -> str:
-    """A caller's name as JSON (a JWT ``sub`` may hold anything); callers are few, so it is remembered."""
-    return json.dumps(value)
-
-
 def quoted(value: str | None) -> str:
     """A JSON string of a value of a validated alphabet (no quote, no backslash), or null."""
     return "null" if value is None else f'"{value}"'
-
-
-class UtcMillis:
-    """ISO 8601 UTC with milliseconds, the seconds part formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def now(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
 
 
 class AuditSink:
@@ -155,26 +130,15 @@ class AuditSink:
 
 
 class AuditStream(AuditSink):
-    """stdout, where the platform collects it: one ``write`` to its file descriptor when it has one
-    (the log handler flushes after every line, so nothing of its is pending in between), else the
-    stream's own ``write`` (a test's captured stdout)."""
+    """stdout, where the platform collects it, with the log lines: one ``write`` per answer
+    (``app.observability.StdoutLines``)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self) -> None:
         super().__init__("stdout")
-        self._stream = stream
-        self._lock = threading.Lock()
-        try:
-            self._fd: int | None = stream.fileno()
-        except (OSError, ValueError, AttributeError):
-            self._fd = None
+        self._lines = StdoutLines()
 
     def _write(self, lines: bytes) -> None:
-        with self._lock:
-            if self._fd is not None:
-                write_all(self._fd, lines)
-            else:
-                self._stream.write(lines.decode())
-                self._stream.flush()
+        self._lines.write(lines)
 
 
 class AuditFile(AuditSink):
@@ -225,11 +189,3 @@ class AuditFile(AuditSink):
                 os.close(fd)
             except OSError:
                 pass
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is out (a write may be cut short by a signal or a full pipe)."""
-    written = os.write(fd, data)
-    while written < len(data):
-        data = data[written:]
-        written = os.write(fd, data)

@@ -25,7 +25,7 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from app import metrics, tracing
-from app.observability import REQUEST_ID_HEADER, begin_trace, end_trace, log_access
+from app.observability import REQUEST_ID_HEADER, AccessLog, begin_trace, end_trace
 from app.web.answers import problem_answer
 from app.web.lookup import LookupAnswer, RecordLookup
 from app.web.problems import INTERNAL_ERROR, Problem
@@ -77,10 +77,11 @@ class RouteMetrics:
 class LookupFastPath:
     """Serve record lookups before Flask; hand everything else to ``flask_app``."""
 
-    def __init__(self, lookups: list[RecordLookup], flask_app: WSGIApp) -> None:
+    def __init__(self, lookups: list[RecordLookup], flask_app: WSGIApp, access: AccessLog) -> None:
         # "/v1/customers/" -> its lookup and metrics; a path's prefix is found with one split
         self._routes = {f"/v1/{lookup.resource.plural}/": (lookup, RouteMetrics(lookup.route)) for lookup in lookups}
         self._flask_app = flask_app
+        self._access = access
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = self._plain_lookup(environ)
@@ -97,9 +98,9 @@ class LookupFastPath:
             elapsed = time.perf_counter() - trace.started
             route.answered(answer.status).inc()
             route.duration.observe(elapsed)
-            log_access(trace.request_id, environ.get("REMOTE_ADDR"), found.caller.name if found.caller else None,
-                       "GET", route.route, answer.status, found.cache.value if found.cache else None,
-                       trace.upstream_seconds, elapsed)
+            self._access.write(trace.request_id, environ.get("REMOTE_ADDR"),
+                               found.caller.name if found.caller else None, "GET", route.route, answer.status,
+                               found.cache.value if found.cache else None, trace.upstream_seconds, elapsed)
             tracing.end_request(span, answer.status, found.cache.value if found.cache else None)
             span = None
         finally:

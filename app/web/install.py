@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app import tracing
-from app.observability import configure_logging
+from app.observability import AccessLog, configure_logging
 from app.passport.resources import RESOURCES
 from app.web import (
     api,
@@ -46,6 +46,7 @@ def install(app: Flask, settings: Settings) -> None:
     http = settings.http
     tracing.configure(settings.tracing)  # per worker: the app is built after gunicorn's fork
     configure_logging(settings.log.level, settings.log.format, traced=settings.tracing.enabled)
+    access = AccessLog(settings.log.level, settings.log.format, traced=settings.tracing.enabled)
     app.config["MAX_CONTENT_LENGTH"] = http.max_request_body_bytes  # Flask's own limit (413)
     if settings.app_env == "production":
         app.debug = False  # no Werkzeug debugger, whatever FLASK_DEBUG says
@@ -53,7 +54,7 @@ def install(app: Flask, settings: Settings) -> None:
     authenticator = auth.init_app(app, settings.auth)
 
     # 4. after-request hooks, registered last-first (Flask runs them in reverse)
-    app.after_request(request_log.finish_request)
+    app.after_request(request_log.request_finisher(access))
     app.teardown_request(request_log.end_request)
     security.allow_browsers(app, http.cors_allowed_origins)
     app.after_request(security.add_security_headers)
@@ -81,6 +82,6 @@ def install(app: Flask, settings: Settings) -> None:
     # 1. WSGI layers, innermost first
     wsgi: WSGIApp = app.wsgi_app
     if http.lookup_fast_path and not http.cors_allowed_origins:  # browsers' requests take Flask's CORS
-        wsgi = LookupFastPath(lookups, wsgi)
+        wsgi = LookupFastPath(lookups, wsgi, access)
     wsgi = security.behind_proxies(wsgi, http.trusted_proxy_hops)
     app.wsgi_app = BodyFraming(wsgi, http.max_request_body_bytes)  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from flask import Flask, request
 from app.web import services
 from tests.support.emulator import DOCS_CUSTOMER_ID
 from tests.support.keys import STORE_KEYS
+from tests.support.request_lines import request_lines
 from tests.support.time_travel import make_stale
 
 READ_KEY, PURGE_ONLY_KEY = "fast-read-key-1", "fast-purge-key-2"
@@ -102,12 +103,12 @@ class TestRecordAnswersSkipFlask:
         assert answers[0].headers["X-Cache"] == answers[1].headers["X-Cache"] == state.upper()
         assert comparable(answers[0]) == comparable(answers[1])
 
-    def test_the_access_line_of_a_miss_counts_the_time_spent_on_passport(self, app, emulator, caplog):
-        with caplog.at_level(logging.INFO, logger="passport_bff.access"):
-            app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "miss-7"})
-        [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "miss-7"]
-        assert (line.status, line.cache) == (200, "MISS")
-        assert 0 < line.upstream_ms <= line.duration_ms
+    def test_the_request_line_of_a_miss_counts_the_time_spent_on_passport(self, make_app, emulator, capsys):
+        app = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, LOG_FORMAT="json")
+        app.test_client().get(URL, headers={**CALLER, "X-Request-ID": "miss-7"})
+        [line] = [line for line in request_lines(capsys.readouterr().out) if line["request_id"] == "miss-7"]
+        assert (line["status"], line["cache"]) == (200, "MISS")
+        assert 0 < line["upstream_ms"] <= line["duration_ms"]
 
     def test_log_lines_written_during_a_miss_carry_its_request_id(self, app, emulator, caplog):
         emulator.fault(customer_id=DOCS_CUSTOMER_ID, status=500)
@@ -160,15 +161,15 @@ class TestRecordAnswersSkipFlask:
         assert hits[1].headers["Access-Control-Allow-Origin"] == "https://app.example"
         assert len(seen) == 2
 
-    def test_each_hit_writes_one_access_line_with_its_request_id(self, app, emulator, caplog):
-        client = app.test_client()
+    def test_each_hit_writes_one_request_line_with_its_request_id(self, make_app, emulator, capsys):
+        client = make_app(AUTH_MODE="enforced", AUTH_API_KEYS=KEYS, LOG_FORMAT="json").test_client()
         client.get(URL, headers=CALLER)
-        with caplog.at_level(logging.INFO, logger="passport_bff.access"):
-            client.get(URL, headers={**CALLER, "X-Request-ID": "trace-42"})
-        [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-42"]
-        assert (line.request_id, line.caller, line.route, line.status, line.cache) == (
-            "trace-42", "web", "/v1/customers/<path:customer_id>", 200, "HIT")
-        assert READ_KEY not in line.getMessage()
+        client.get(URL, headers={**CALLER, "X-Request-ID": "trace-42"})
+        out = capsys.readouterr().out
+        [line] = [line for line in request_lines(out) if line["request_id"] == "trace-42"]
+        assert (line["caller"], line["route"], line["status"], line["cache"]) == (
+            "web", "/v1/customers/<path:customer_id>", 200, "HIT")
+        assert READ_KEY not in out
 
 
 class TestEveryLookupIsServedByTheOneLookup:

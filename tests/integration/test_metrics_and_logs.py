@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import logging
 import os
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.observability import log_handler
 from tests.support.emulator import DOCS_CUSTOMER_ID
+from tests.support.request_lines import request_lines
 
 URL = f"/v1/customers/{DOCS_CUSTOMER_ID}"
 
@@ -69,28 +66,24 @@ class TestMetrics:
         assert response.content_type.startswith("text/plain")
 
 
-@pytest.fixture
-def json_logs():
-    stream = io.StringIO()
-    handler = log_handler(stream, "json")
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-
-
-def test_each_request_is_one_json_line_with_the_operational_fields(client, emulator, json_logs):
-    client.get(URL, headers={"X-Request-ID": "gw-json-1"})
-    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
-    access = [line for line in lines if line["logger"] == "passport_bff.access"]
+def test_each_request_is_one_json_line_with_the_operational_fields(make_app, emulator, capsys):
+    make_app(LOG_FORMAT="json").test_client().get(URL, headers={"X-Request-ID": "gw-json-1"})
+    out = capsys.readouterr().out
+    access = request_lines(out)
     assert len(access) == 1
     line = access[0]
-    assert line["request_id"] == "gw-json-1"
+    assert list(line)[:5] == ["time", "level", "logger", "request_id", "message"]  # as every other log line
+    assert line["request_id"] == "gw-json-1" and line["level"] == "INFO"
     assert line["route"] == "/v1/customers/<path:customer_id>"
     assert line["status"] == 200 and line["cache"] == "MISS" and line["method"] == "GET"
     assert line["upstream_ms"] > 0 and line["duration_ms"] >= line["upstream_ms"]
-    assert {"time", "level", "client", "caller"} <= set(line)
-    assert "eAqpUh6u" not in json_logs.getvalue()
+    assert {"client", "caller"} <= set(line)
+    assert "eAqpUh6u" not in out
+
+
+def test_no_request_line_above_info(make_app, emulator, capsys):
+    make_app(LOG_LEVEL="WARNING", AUDIT_LOG="off").test_client().get(URL)
+    assert "passport_bff.access" not in capsys.readouterr().out
 
 
 def test_gunicorns_own_log_lines_still_format_in_a_worker(client):

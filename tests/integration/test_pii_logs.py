@@ -30,7 +30,7 @@ def captured_logs():
     root.setLevel(previous_level)
 
 
-def test_no_pii_token_or_secret_in_logs_on_any_path(make_app, emulator, redis_client, captured_logs):
+def test_no_pii_token_or_secret_in_logs_on_any_path(make_app, emulator, redis_client, captured_logs, capsys):
     app = make_app(LOG_LEVEL="DEBUG", CACHE_STALE_WHILE_REVALIDATE_SECONDS=0, PASSPORT_TIMEOUT_SECONDS=0.3,
                    PASSPORT_RETRIES=1, PASSPORT_BREAKER_FAILURES=50)
     client = app.test_client()
@@ -52,7 +52,7 @@ def test_no_pii_token_or_secret_in_logs_on_any_path(make_app, emulator, redis_cl
     make_app(PASSPORT_CLIENT_SECRET="wrong-" + CLIENT_SECRET).test_client().get(URL)  # bad credentials
     token = redis_client.get(next(iter(redis_client.scan_iter("*token:*")))).split(b" ", 1)[1].decode()
 
-    logs = captured_logs.getvalue()
+    logs = captured_logs.getvalue() + capsys.readouterr().out  # the log records, then the request lines
     assert "GET /v1/customers" in logs  # the capture saw the traffic
     for value in (*PII, CLIENT_SECRET, token):
         assert value not in logs, f"{value!r} leaked into the logs"

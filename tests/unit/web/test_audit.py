@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from app.observability import MillisStamp
 from app.web import audit
-from app.web.audit import AuditTrail, UtcMillis, purpose_of
+from app.web.audit import AuditTrail, purpose_of
 from app.web.problems import Problem
 from config.settings import AuditSettings
 from tests.support.emulator import DOCS_ACCOUNT_ID
@@ -46,7 +47,7 @@ def test_a_record_of_another_kind_names_itself_and_the_customer_it_belongs_to(tm
 
 
 def test_time_is_utc_with_milliseconds():
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", UtcMillis().now())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", MillisStamp.iso_utc().now())
 
 
 @pytest.mark.parametrize("value", ["kyc-review", "ticket:SUP-1234", "a", "x" * 64, "case#12=a+b/c_d.e"])
