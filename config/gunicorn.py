@@ -67,8 +67,13 @@ loglevel = server.log_level
 # /metrics adds them up. It must be set before a worker imports prometheus_client. gunicorn runs
 # this file again on every SIGHUP, so it only makes sure the directory exists; emptying it (so that
 # a previous run's dead workers are not counted) happens once per master, in ``on_starting``.
+# Without PROMETHEUS_MULTIPROC_DIR a temporary directory is made, and removed when the master exits
+# (``on_exit``): every start used to leave one behind in /tmp. The note names the master that made
+# it (this file runs again on a reload, in the same process, and workers inherit the environment).
+MADE_METRICS_DIR = "PASSPORT_BFF_MADE_METRICS_DIR"  # "<master pid>:<directory>"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="passport-bff-metrics-")
+    os.environ[MADE_METRICS_DIR] = f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}"
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
@@ -77,6 +82,20 @@ def on_starting(server: Any) -> None:
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the temporary metrics directory this master made (none when one was configured)."""
+    made = os.environ.get(MADE_METRICS_DIR, "")
+    pid, _, directory = made.partition(":")
+    if pid == str(os.getpid()) and directory == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def pre_exec(server: Any) -> None:
+    """A new master started by SIGUSR2 (a binary upgrade) takes the metrics directory over; the
+    old one must not remove it when it exits, and the new one did not make it: it stays."""
+    os.environ.pop(MADE_METRICS_DIR, None)
 
 
 def when_ready(arbiter: Any) -> None:

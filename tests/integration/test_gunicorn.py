@@ -115,3 +115,33 @@ def test_counters_survive_a_reload(gunicorn_master):
     poll(lambda: set(child_pids(master)), lambda pids: len(pids) == 3 and not pids & old_workers,
          "every worker replaced after SIGHUP")
     assert http_requests_counted(service) >= before >= 10
+
+
+def test_a_metrics_directory_made_for_want_of_one_goes_with_the_master(redis_server, emulator, tmp_path):
+    """Without PROMETHEUS_MULTIPROC_DIR the master makes a temporary one; it is gone once the master
+    stopped (every start used to leave one in /tmp), and it survives a reload meanwhile."""
+    env = {"APP_ENV": "testing", "PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url,
+           "PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(tmp_path)}
+    process, service = start_gunicorn(env, workers=1)
+    try:
+        [made] = tmp_path.glob("passport-bff-metrics-*")
+        requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
+        old_workers = set(child_pids(process.pid))
+        os.kill(process.pid, signal.SIGHUP)
+        poll(lambda: set(child_pids(process.pid)), lambda pids: len(pids) == 1 and not pids & old_workers,
+             "the worker replaced after SIGHUP")
+        assert made.is_dir() and list(tmp_path.glob("passport-bff-metrics-*")) == [made]
+    finally:
+        stop(process)
+    assert process.returncode == 0
+    assert not made.exists()
+
+
+def test_a_configured_metrics_directory_stays(redis_server, emulator, tmp_path):
+    metrics = tmp_path / "metrics"
+    env = {"APP_ENV": "testing", "PASSPORT_BASE_URL": emulator.base_url, "REDIS_URL": redis_server.url,
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    process, service = start_gunicorn(env, workers=1)
+    requests.get(f"{service}/v1/customers/{DOCS_CUSTOMER_ID}", timeout=TIMEOUT_SECONDS)
+    stop(process)
+    assert metrics.is_dir()
