@@ -129,6 +129,19 @@ def load_average() -> list[float]:
     return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+SPEED_PROBE = {"ids": list(range(50)), "name": "x" * 200, "nested": {"value": 1.5}}
+
+
+def speed_probe_us(iterations: int = 5000) -> float:
+    """CPU microseconds of a fixed pure-Python task (a JSON round trip of a small object): how fast
+    the machine runs at this moment. Here that swings by up to three quarters within minutes, and a
+    miss's added latency with it (README "Benchmarks", 2026-12-07 evening); a figure is read beside it."""
+    started = time.process_time()
+    for _ in range(iterations):
+        json.loads(json.dumps(SPEED_PROBE))
+    return (time.process_time() - started) / iterations * 1e6
+
+
 @dataclass
 class Server:
     """A gunicorn (or other) process we started, with where it listens."""
@@ -651,8 +664,12 @@ class Bench:
                 (f"service_c1#{n}", service.base_url, 1, args.latency_duration, self.service_headers(), c1_file),
                 (f"emulator_c1#{n}", self.emulator_url, 1, args.latency_duration, emulator_headers, c1_file),
             ]
+        probes: list[float] = []
         for label, base, connections, duration, headers, ids_file in plan:
+            if label.startswith("service_c1#"):
+                probes.append(speed_probe_us())
             out[label] = self.miss_run(service, label, base, connections, duration, headers, ids_file)
+        out["speed_probe_us_c1_pairs"] = probes
         out["service_c32"]["cpu_us_per_request"] = (
             out["service_c32"]["cpu"]["workers"] / max(1, out["service_c32"]["requests"]) * 1e6)
         pairs = [(out.pop(f"service_c1#{n}"), out.pop(f"emulator_c1#{n}")) for n in range(rounds)]
@@ -1013,6 +1030,10 @@ def report(results: dict[str, Any]) -> str:
         f"<= emulator + {TARGETS['miss_added_p50_ms_max']:g} ms",
         misses["added_p50_ms_c1"] <= TARGETS["miss_added_p50_ms_max"])
     row("    each pair (ms)", ", ".join(f"+{fmt(added, 2)}" for added in pairs))
+    probes = misses.get("speed_probe_us_c1_pairs")
+    if probes:
+        row("    machine speed before each pair (us of a fixed task; lower is faster)",
+            ", ".join(fmt(probe, 1) for probe in probes))
     paced = misses.get("emulator_c1_paced")
     if paced:
         row(f"  emulator alone, paced {misses['pace_ms']} ms apart, p50 (ms)", fmt(paced["p50_ms"], 2))
