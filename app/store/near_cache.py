@@ -101,7 +101,8 @@ class NearCache:
         return key.startswith(self._prefixes)
 
     def sequence(self) -> int:
-        """A number that changes whenever anything is invalidated; read it before reading Redis."""
+        """A number that changes whenever a kept value may have changed (``read`` returns it with
+        each reply, for ``put``)."""
         return self._sequence
 
     def get(self, key: str) -> bytes | None:
@@ -150,7 +151,7 @@ class NearCache:
 
     def put(self, key: str, value: bytes, sequence: int | None) -> None:
         """Keep ``value`` read through ``read``, unless something was invalidated since ``sequence``."""
-        if sequence is None or not key.startswith(self._prefixes):
+        if sequence is None or not self.keeps(key):
             return
         with self._lock:
             if not self._coherent or self._sequence != sequence:
@@ -161,6 +162,10 @@ class NearCache:
                 self._entries.popitem(last=False)
 
     def discard(self, key: str) -> None:
+        """Drop this worker's copy of ``key``, which it just wrote. A key never kept here (a fetch
+        lock) changes nothing: bumping the sequence for it would only keep racing reads from being kept."""
+        if not self.keeps(key):
+            return
         with self._lock:
             self._sequence += 1
             self._entries.pop(key, None)
